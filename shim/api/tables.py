@@ -1,0 +1,94 @@
+"""Server-side printing: meta.k8s.io/v1 Tables, as `kubectl get` asks for them.
+
+Columns come from the resource's Strategy (`table_columns` and `table_row`); the default
+is NAME and AGE. includeObject decides what rides along each row: None, Metadata
+(a PartialObjectMetadata, kubectl's default) or Object (the whole object, for --sort-by).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING
+
+from shim.api.objects import parse_rfc3339
+
+if TYPE_CHECKING:
+    from shim.api.registry import ResourceStore
+
+NAME_COLUMN = {"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}
+AGE_COLUMN = {"name": "Age", "type": "string", "format": "", "description": "", "priority": 0}
+
+
+def column(name: str, type_: str = "string", priority: int = 0, fmt: str = "") -> dict:
+    return {"name": name, "type": type_, "format": fmt, "description": "", "priority": priority}
+
+
+def table_for(rs: "ResourceStore", objs: list[dict], query, list_meta: dict | None,
+              for_watch: bool = False) -> dict:
+    strategy = rs.strategy
+    include = query.get("includeObject", "Metadata")
+    rows = []
+    for obj in objs:
+        row = {"cells": strategy.table_row(obj)}
+        if include == "Object":
+            row["object"] = obj
+        elif include != "None":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": obj["metadata"]}
+        rows.append(row)
+    md = {}
+    if list_meta:
+        md = {k: v for k, v in list_meta.items() if k in ("resourceVersion", "continue", "remainingItemCount")}
+    elif objs:
+        md = {"resourceVersion": objs[0]["metadata"].get("resourceVersion", "")}
+    table = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": md,
+             "columnDefinitions": strategy.table_columns, "rows": rows}
+    return table
+
+
+def age(obj: dict) -> str:
+    ts = (obj.get("metadata") or {}).get("creationTimestamp")
+    return since(ts)
+
+
+def since(ts: str | None) -> str:
+    if not ts:
+        return "<unknown>"
+    try:
+        t = parse_rfc3339(ts)
+    except ValueError:
+        return "<invalid>"
+    return human_duration(_dt.datetime.now(_dt.timezone.utc) - t)
+
+
+def human_duration(d: _dt.timedelta) -> str:
+    """kubectl's compact duration: 45s, 5m10s, 3h, 2d4h, 35d, 2y45d."""
+    s = int(d.total_seconds())
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        s = 0
+    if s < 60 * 2:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        rem = s % 60
+        return f"{m}m{rem}s" if rem else f"{m}m"
+    if m < 60 * 3:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        rm = m % 60
+        return f"{h}h{rm}m" if rm else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    days = h // 24
+    if h < 24 * 8:
+        rh = h % 24
+        return f"{days}d{rh}h" if rh else f"{days}d"
+    if h < 24 * 365 * 2:
+        return f"{days}d"
+    if h < 24 * 365 * 8:
+        years = days // 365
+        rd = days % 365
+        return f"{years}y{rd}d" if rd else f"{years}y"
+    return f"{days // 365}y"

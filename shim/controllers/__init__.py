@@ -1,0 +1,1 @@
+"""Controllers and admission plugins that run beside the API server."""

@@ -1,0 +1,188 @@
+"""The control plane process: PKI, store, API server, and the loops that run beside it.
+
+`ControlPlane` is the application object: everything a running server owns hangs off it
+(no module-level state), so tests can start two in one process.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import socket
+import ssl
+from pathlib import Path
+
+from aiohttp import web
+
+from shim.api.apiset import Api
+from shim.api.server import build_app
+from shim.auth.authn import Authenticator
+from shim.auth.authz import AllowAuthenticated, AuthorizerChain
+from shim.controllers.builtin import install_admission, run_controllers
+from shim.pki import Pki, ensure_pki, write_kubeconfig
+from shim.store import open_store
+
+log = logging.getLogger("shim")
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class DataDirLocked(RuntimeError):
+    pass
+
+
+class ControlPlane:
+    def __init__(self, data_dir: Path, *, listen: str = "127.0.0.1:6443", pki_dir: Path | None = None,
+                 store: str = "sqlite", token_file: Path | None = None, store_opts: dict | None = None,
+                 compaction_interval: float = 300.0, bookmark_interval: float = 60.0,
+                 min_request_timeout: float = 1800.0, run_loops: bool = True):
+        self.data_dir = Path(data_dir)
+        self.host, port = listen.rsplit(":", 1)
+        self.host = self.host.strip("[]")
+        self.port = int(port)
+        self.pki_dir = Path(pki_dir) if pki_dir else self.data_dir / "pki"
+        self.store_kind = store
+        self.store_opts = store_opts or {}
+        self.token_file = token_file
+        self.compaction_interval = compaction_interval
+        self.bookmark_interval = bookmark_interval
+        self.min_request_timeout = min_request_timeout
+        self.run_loops = run_loops
+        self.kubeconfig_path = self.data_dir / "admin.kubeconfig"
+        self._lock_fd: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.api: Api | None = None
+        self.store = None
+        self.pki: Pki | None = None
+
+    @property
+    def server_url(self) -> str:
+        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"https://{host}:{self.port}"
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        hosts = [self.host] if self.host not in ("0.0.0.0", "::", "") else []
+        self.pki = ensure_pki(self.pki_dir, hosts=hosts)
+        if self.store_kind == "sqlite":
+            self.store = open_store("sqlite", path=str(self.data_dir / "state.db"), **self.store_opts)
+        else:
+            self.store = open_store(self.store_kind, **self.store_opts)
+        await self.store.start()
+        authn = Authenticator(client_ca_pem=self.pki.ca_pem, token_file=self.token_file)
+        authz = AuthorizerChain([AllowAuthenticated()])
+        self.api = Api(self.store, authenticator=authn, authorizer=authz,
+                       server_address=f"{self.host}:{self.port}",
+                       min_request_timeout=self.min_request_timeout,
+                       bookmark_interval=self.bookmark_interval)
+        install_admission(self.api)
+        await self._bootstrap()
+        app = build_app(self.api)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                                     shutdown_timeout=5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.pki.server_ssl_context(),
+                           reuse_address=True, backlog=1024)
+        await site.start()
+        if self.port == 0:
+            self.port = site._server.sockets[0].getsockname()[1]
+        self._write_kubeconfig()
+        if self.run_loops:
+            self._tasks.append(asyncio.create_task(run_controllers(self.api), name="controllers"))
+            self._tasks.append(asyncio.create_task(self._compaction_loop(), name="compaction"))
+        self.api.ready = True
+
+    async def stop(self) -> None:
+        if self.api:
+            self.api.ready = False
+            for w in list(self.api.open_watches):
+                w.close()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        if self._runner:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.store:
+            await self.store.close()
+            self.store = None
+        self._unlock()
+
+    # -- pieces -----------------------------------------------------------------------------
+    def _lock(self) -> None:
+        fd = os.open(self.data_dir / "shim.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirLocked(
+                f"data dir {self.data_dir} is in use by another shim process; "
+                f"stop it first or choose another --data-dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _write_kubeconfig(self) -> None:
+        p = self.pki
+        write_kubeconfig(self.kubeconfig_path, server=self.server_url, ca_pem=p.ca_pem,
+                         cert_pem=p.admin_cert.read_bytes(), key_pem=p.admin_key.read_bytes())
+
+    async def _bootstrap(self) -> None:
+        """What exists from the first start: the system namespaces and the kubernetes Service."""
+        from shim.api.registry import WriteOptions
+        from shim.api import errors
+        nss = self.api.core("namespaces")
+        for name in SYSTEM_NAMESPACES:
+            if await nss.get_or_none("", name) is None:
+                try:
+                    await nss.create("", {"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": name}}, WriteOptions())
+                except errors.ApiError as e:
+                    if e.code != 409:
+                        raise
+        svcs = self.api.core("services")
+        if await svcs.get_or_none("default", "kubernetes") is None:
+            try:
+                await svcs.create("default", {
+                    "apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "kubernetes", "namespace": "default",
+                                 "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                    "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"],
+                             "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                        "targetPort": self.port}]}}, WriteOptions())
+            except errors.ApiError as e:
+                if e.code != 409:
+                    raise
+
+    async def _compaction_loop(self) -> None:
+        """Like kube-apiserver: every interval, compact to the revision seen one interval ago."""
+        previous = 0
+        while True:
+            await asyncio.sleep(self.compaction_interval)
+            try:
+                current = await self.store.current_revision()
+                if previous:
+                    await self.store.compact(previous)
+                previous = current
+            except Exception as e:  # keep serving; try again next time
+                log.warning("compaction failed: %s", e)
+
+
+def local_hostname() -> str:
+    return socket.gethostname()

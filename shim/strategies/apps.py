@@ -1,0 +1,175 @@
+"""Strategies of apps/v1 and batch/v1 workloads."""
+from __future__ import annotations
+
+from shim.api import validation as v
+from shim.api.selectors import SelectorError, label_selector_from_object
+from shim.api.strategy import Strategy, strategy_for
+from shim.strategies.core import default_pod_spec, validate_pod_spec
+
+
+def _default_template(spec: dict) -> None:
+    tmpl = spec.get("template")
+    if isinstance(tmpl, dict):
+        tmpl.setdefault("metadata", {})
+        if isinstance(tmpl.get("spec"), dict):
+            default_pod_spec(tmpl["spec"])
+
+
+def _validate_selected_template(spec: dict, need_selector: bool = True) -> list:
+    errs = []
+    sel = spec.get("selector")
+    if sel is None:
+        if need_selector:
+            errs.append(v.required("spec.selector", ""))
+        return errs
+    if not isinstance(sel, dict) or not (sel.get("matchLabels") or sel.get("matchExpressions")):
+        errs.append(v.invalid("spec.selector", sel, "empty selector is invalid for deployment"))
+        return errs
+    try:
+        selector = label_selector_from_object(sel)
+    except SelectorError as e:
+        return [v.invalid("spec.selector", sel, str(e))]
+    tmpl = spec.get("template") or {}
+    labels = (tmpl.get("metadata") or {}).get("labels") or {}
+    if not selector.matches(labels):
+        errs.append(v.invalid("spec.template.metadata.labels", labels,
+                              "`selector` does not match template `labels`"))
+    errs += validate_pod_spec(tmpl.get("spec"), "spec.template.spec")
+    return errs
+
+
+def _selector_immutable(new: dict, old: dict) -> list:
+    ns, os_ = (new.get("spec") or {}).get("selector"), (old.get("spec") or {}).get("selector")
+    if ns != os_:
+        return [v.invalid("spec.selector", ns, v.FIELD_IMMUTABLE_MESSAGE)]
+    return []
+
+
+class _Workload(Strategy):
+    def default(self, obj):
+        spec = obj.setdefault("spec", {})
+        if isinstance(spec, dict):
+            _default_template(spec)
+            self.default_spec(spec)
+
+    def default_spec(self, spec: dict) -> None:
+        pass
+
+    def validate_spec(self, obj):
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [v.required("spec", "")]
+        errs = _validate_selected_template(spec)
+        r = spec.get("replicas")
+        if r is not None and (not isinstance(r, int) or r < 0):
+            errs.append(v.invalid("spec.replicas", r, "must be greater than or equal to 0"))
+        return errs
+
+    def validate_spec_update(self, new, old):
+        return _selector_immutable(new, old)
+
+
+@strategy_for("apps", "deployments")
+class DeploymentStrategy(_Workload):
+    def default_spec(self, spec):
+        spec.setdefault("replicas", 1)
+        st = spec.setdefault("strategy", {"type": "RollingUpdate"})
+        st.setdefault("type", "RollingUpdate")
+        if st["type"] == "RollingUpdate":
+            ru = st.setdefault("rollingUpdate", {})
+            ru.setdefault("maxUnavailable", "25%")
+            ru.setdefault("maxSurge", "25%")
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+
+
+@strategy_for("apps", "replicasets")
+class ReplicaSetStrategy(_Workload):
+    selectable_fields = ("status.replicas",)
+
+    def initial_status(self, obj):
+        return {"replicas": 0}
+
+    def default_spec(self, spec):
+        spec.setdefault("replicas", 1)
+
+
+@strategy_for("apps", "statefulsets")
+class StatefulSetStrategy(_Workload):
+    def initial_status(self, obj):
+        return {"replicas": 0, "availableReplicas": 0}
+
+    def default_spec(self, spec):
+        spec.setdefault("replicas", 1)
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        us = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        if us.get("type") == "RollingUpdate":
+            us.setdefault("rollingUpdate", {"partition": 0})
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("persistentVolumeClaimRetentionPolicy",
+                        {"whenDeleted": "Retain", "whenScaled": "Retain"})
+
+
+@strategy_for("apps", "daemonsets")
+class DaemonSetStrategy(_Workload):
+    def initial_status(self, obj):
+        return {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                "numberReady": 0}
+
+    def default_spec(self, spec):
+        us = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        if us.get("type") == "RollingUpdate":
+            us.setdefault("rollingUpdate", {"maxUnavailable": 1, "maxSurge": 0})
+        spec.setdefault("revisionHistoryLimit", 10)
+
+
+@strategy_for("batch", "jobs")
+class JobStrategy(Strategy):
+    selectable_fields = ("status.successful",)
+
+    def default(self, obj):
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("parallelism", 1)
+        if "completions" not in spec and spec["parallelism"] == 1:
+            spec["completions"] = 1
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completionMode", "NonIndexed")
+        spec.setdefault("suspend", False)
+        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+        tmpl = spec.get("template")
+        if isinstance(tmpl, dict):
+            tmpl.setdefault("metadata", {})
+            if isinstance(tmpl.get("spec"), dict):
+                default_pod_spec(tmpl["spec"])
+
+    def validate_spec(self, obj):
+        spec = obj.get("spec") or {}
+        errs = validate_pod_spec((spec.get("template") or {}).get("spec"), "spec.template.spec")
+        rp = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+        if rp == "Always":
+            errs = [e for e in errs if "restartPolicy" not in e.field]
+            errs.append(v.not_supported("spec.template.spec.restartPolicy", rp, ["OnFailure", "Never"]))
+        return errs
+
+
+@strategy_for("batch", "cronjobs")
+class CronJobStrategy(Strategy):
+    def default(self, obj):
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("concurrencyPolicy", "Allow")
+        spec.setdefault("suspend", False)
+        spec.setdefault("successfulJobsHistoryLimit", 3)
+        spec.setdefault("failedJobsHistoryLimit", 1)
+        js = (spec.get("jobTemplate") or {}).get("spec")
+        if isinstance(js, dict) and isinstance((js.get("template") or {}).get("spec"), dict):
+            default_pod_spec(js["template"]["spec"])
+
+    def validate_spec(self, obj):
+        spec = obj.get("spec") or {}
+        if not spec.get("schedule"):
+            return [v.required("spec.schedule", "")]
+        return []
