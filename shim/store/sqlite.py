@@ -89,25 +89,24 @@ class SQLiteStore(Store):
     async def start(self) -> None:
         if self._loop is not None:
             raise StoreError("store already started")
-        self._loop = asyncio.get_running_loop()
-        self._lock_fd = _lock_file(self._path + ".lock")
+        loop = asyncio.get_running_loop()
+        lock_fd = _lock_file(self._path + ".lock")
         wconn = None
         try:
             wconn = _connect(self._path, check_same_thread=False)
             wconn.executescript(_SCHEMA)
-            self._rev = wconn.execute(_HEAD).fetchone()[0]
+            rev = wconn.execute(_HEAD).fetchone()[0]
             meta = dict(wconn.execute("SELECT key, value FROM meta").fetchall())
-            self._reader = _connect(self._path, check_same_thread=True)
-            self._reader.execute("PRAGMA query_only=1")
+            reader = _connect(self._path, check_same_thread=True)
+            reader.execute("PRAGMA query_only=1")
         except BaseException:
             if wconn is not None:
                 wconn.close()
-            os.close(self._lock_fd)
-            self._lock_fd = None
-            self._loop = None
+            os.close(lock_fd)
             raise
+        self._loop, self._lock_fd, self._reader, self._rev = loop, lock_fd, reader, rev
         self._writer = _Writer(
-            wconn, self._loop, self._on_commit, rev=self._rev,
+            wconn, loop, self._on_commit, rev=rev,
             compact_revision=meta.get("compact_revision", 0),
             compact_done=meta.get("compact_done", 0),
             compact_chunk=self._compact_chunk, max_batch=self._max_batch)
@@ -480,6 +479,8 @@ class _Writer:
         self._compact_chunk = compact_chunk
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._gate = threading.Lock()       # orders put() against the thread's exit
+        self._exited = False
         self._stopped = loop.create_future()
         self._thread = threading.Thread(target=self._run, name=f"sqlite-writer:{id(self):x}",
                                         daemon=True)
@@ -488,7 +489,10 @@ class _Writer:
         self._thread.start()
 
     def put(self, op: tuple) -> None:
-        self._queue.put(op)
+        with self._gate:
+            if self._exited:
+                raise UnavailableError("the store's writer has stopped")
+            self._queue.put(op)
 
     def stop(self) -> asyncio.Future:
         """Finish what is queued, then exit; the returned future resolves on exit."""
@@ -657,6 +661,8 @@ class _Writer:
     def _shutdown(self) -> None:
         """Fail anything still queued; resolve compaction waiters (the compaction is
         recorded durably and resumes on the next start); close; signal the loop."""
+        with self._gate:
+            self._exited = True
         while True:
             try:
                 op = self._queue.get_nowait()
