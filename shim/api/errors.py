@@ -68,9 +68,8 @@ MODIFIED = "the object has been modified; please apply your changes to the lates
 
 def invalid(kind: str, group: str, name: str, errors: list) -> ApiError:
     """422 Invalid from a list of FieldError (from shim.api.validation)."""
-    msgs = [e.message() for e in errors]
-    joined = msgs[0] if len(msgs) == 1 else "[" + ", ".join(msgs) + "]"
-    return ApiError(422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {joined}',
+    from shim.api.validation import invalid_status_message
+    return ApiError(422, "Invalid", invalid_status_message(kind, name, errors, group),
                     _details(name, group, kind, causes=[e.to_cause() for e in errors]))
 
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 __all__ = [
     "JSON_PATCH", "MERGE_PATCH", "STRATEGIC_MERGE_PATCH", "APPLY_PATCH_YAML", "APPLY_PATCH_CBOR",
-    "MAX_JSON_PATCH_OPERATIONS", "JSON_PATCH_MAX_COPY_BYTES",
+    "MAX_JSON_PATCH_OPERATIONS", "JSON_PATCH_MAX_COPY_BYTES", "GENERIC_422_MESSAGE",
     "PatchError", "PatchSchema", "FieldMeta", "DictPatchSchema",
     "parse_patch_body", "apply_patch", "apply_json_patch", "apply_merge_patch",
     "apply_strategic_merge_patch", "patch_precondition_uid",
@@ -217,7 +217,10 @@ def patch_precondition_uid(patch: Any) -> str | None:
 
 @runtime_checkable
 class PatchSchema(Protocol):
-    """Field lookup for one object type; ``None`` for a field the type does not have."""
+    """Field lookup for one object type; ``None`` for a field the type does not have.
+
+    An optional ``name`` attribute (the Go type name) only feeds error messages.
+    """
 
     def field(self, name: str) -> "FieldMeta | None": ...
 
@@ -228,7 +231,9 @@ class FieldMeta:
 
     ``schema`` is the schema of the value (for lists: of the items; for maps: of the map
     values); ``None`` means free-form or primitive.  ``strategy`` is
-    ``x-kubernetes-patch-strategy`` split on ",".
+    ``x-kubernetes-patch-strategy`` split on ",".  Upstream looks fields up on Go
+    structs, so merging an object or list that sits inside a map-typed (``is_map``) or
+    free-form field fails with a 500, and so does it here.
     """
 
     schema: "PatchSchema | None"
@@ -251,6 +256,12 @@ class DictPatchSchema:
         self._raw = dict(fields or {})
         self._cache: dict[str, FieldMeta] = {}
         self.name = name
+
+    def update(self, fields: Mapping[str, Any]) -> "DictPatchSchema":
+        """Add fields after construction (recursive types refer to themselves)."""
+        self._raw.update(fields)
+        self._cache.clear()
+        return self
 
     def field(self, name: str) -> FieldMeta | None:
         if name in self._cache:
@@ -300,7 +311,8 @@ def _decode_json_patch(ops: Any) -> None:
 
 
 class _JsonPatchState:
-    """The document being patched plus the accumulated copy size (CVE-2019-11253 guard)."""
+    """The document being patched plus the bytes copied so far (upstream caps copy
+    amplification at JSONPatchMaxCopyBytes)."""
 
     def __init__(self, root: Any, max_copy_bytes: int):
         self.root = root
@@ -320,7 +332,7 @@ class _JsonPatchState:
         path = _op_string(op, "path", "add operation failed to decode path: missing value")
         con, key = self._find(path, f'add operation does not apply: doc is missing path: "{path}"')
         try:
-            _con_add(con, key, op.get("value"))
+            _con_add(con, key, _copy(op.get("value")))
         except _OpError as e:
             raise _OpError(f"error in add for path: '{path}': {e}") from None
 
@@ -334,7 +346,7 @@ class _JsonPatchState:
 
     def _replace(self, op: dict) -> None:
         path = _op_string(op, "path", None, "replace operation failed to decode path: ")
-        value = op.get("value")
+        value = _copy(op.get("value"))
         if path == "":
             if not isinstance(value, (dict, list)):
                 raise _OpError("replace operation value must be object or array: %!w(<nil>)")
@@ -557,7 +569,7 @@ def _prune_nulls(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
-# Strategic merge patch (k8s.io/apimachinery strategicpatch, server-side apply path)
+# Strategic merge patch (apimachinery strategicpatch.StrategicMergeMapPatch, as the server runs it)
 # ---------------------------------------------------------------------------------------
 
 _DIRECTIVE = "$patch"
@@ -601,7 +613,7 @@ class _MapValues:
     name = "map"
 
 
-def _lookup(schema: Any, key: str, want_list: bool) -> tuple[Any, FieldMeta]:
+def _lookup(schema: Any, key: str) -> tuple[Any, FieldMeta]:
     """LookupPatchMetadataForStruct/ForSlice over the PatchSchema protocol."""
     if isinstance(schema, _MapValues):
         raise _SmpError("merging an object in json but data type is not struct, instead is: map")
@@ -609,15 +621,16 @@ def _lookup(schema: Any, key: str, want_list: bool) -> tuple[Any, FieldMeta]:
     if meta is None:
         name = getattr(schema, "name", "") if schema is not None else ""
         raise _SmpError(f"unable to find api field in struct {name} for the json field {_go_quote(key)}")
-    if want_list and not meta.is_list:
-        raise _SmpError("expected slice or array type, but got: struct")
+    # Upstream also refuses list values for a non-pointer struct field ("expected slice
+    # or array type"), but accepts them for pointer fields; OpenAPI cannot tell the two
+    # apart, so list values are always accepted here (typed originals never hit this).
     sub = _MapValues() if meta.is_map and not meta.is_list else meta.schema
     return sub, meta
 
 
 def _strategy(meta: FieldMeta) -> str:
     """extractRetainKeysPatchStrategy: the non-retainKeys strategy ("" if none)."""
-    strategies = [s for s in meta.strategy]
+    strategies = list(meta.strategy)
     if len(strategies) == 0:
         return ""
     if len(strategies) == 1:
@@ -667,11 +680,11 @@ def _merge_map(original: Any, patch: dict, schema: Any) -> Any:
             continue
         ov = original[key]
         if isinstance(ov, dict):
-            sub, meta = _lookup(schema, key, want_list=False)
+            sub, meta = _lookup(schema, key)
             strategy = _strategy(meta)
             original[key] = pv if strategy == _REPLACE else _merge_map(ov, pv, sub)
         elif isinstance(ov, list):
-            sub, meta = _lookup(schema, key, want_list=True)
+            sub, meta = _lookup(schema, key)
             original[key] = _merge_slice_handler(ov, pv, sub, _strategy(meta), meta.merge_key or "",
                                                  is_delete_list)
         else:
@@ -712,7 +725,7 @@ def _merge_set_element_order(original: dict, patch: dict, schema: Any) -> None:
             raise _SmpError(_err_bad_arg_type([], original_list))
         if found_patch and not isinstance(patch_list, list):
             raise _SmpError(_err_bad_arg_type([], patch_list))
-        sub, meta = _lookup(schema, field, want_list=True)
+        sub, meta = _lookup(schema, field)
         strategy = _strategy(meta)
         merge_key = meta.merge_key or ""
         _validate_patch_with_set_order_list(patch_list or [], order, merge_key)
@@ -788,12 +801,23 @@ def _merge_slice(original: list, patch: list, schema: Any, merge_key: str,
     if kind is not dict:
         if is_delete_list:
             return _delete_from_slice(original, patch)
-        merged = _deduplicate_scalars(original + patch)
+        # ``append(original, patch...)`` reallocates (typed slices have len == cap) unless
+        # the patch is empty; then the dedupe below rewrites the live list in place and
+        # the live order used further down sees that, as upstream.
+        buf = original + patch if patch else original
+        merged = buf[:_deduplicate_scalars(buf)]
     else:
         if not merge_key:
-            raise _SmpError(f"cannot merge lists without merge key for {getattr(schema, 'name', '') or 'struct'}")
-        original, patch = _merge_slice_with_special_elements(original, patch, merge_key)
-        merged = _merge_slice_without_special_elements(original, patch, merge_key, schema)
+            # upstream names the Go kind of the item type: always "struct" for built-ins
+            raise _SmpError("cannot merge lists without merge key for struct")
+        live = _GoSlice(original)
+        patch, replace = _merge_slice_with_special_elements(live, patch, merge_key)
+        if replace:
+            original = merged = patch
+            patch = []
+        else:
+            original = live.items()
+            merged = _merge_slice_without_special_elements(live, patch, merge_key, schema)
     if not merge_key:
         patch_items, server_only = _partition_primitives(merged, patch)
     else:
@@ -801,9 +825,47 @@ def _merge_slice(original: list, patch: list, schema: Any, merge_key: str,
     return _normalize_element_order(patch_items, server_only, patch, original, merge_key, kind)
 
 
-def _merge_slice_with_special_elements(original: list, patch: list, merge_key: str) -> tuple[list, list]:
-    """Items carrying ``$patch``: delete drops every original item with that key value,
-    replace makes the other patch items the whole list, merge is refused."""
+class _GoSlice:
+    """A Go slice over the caller's list, reproducing upstream's aliasing.
+
+    Upstream deletes items with ``append(s[:i], s[i+1:]...)`` and adds new ones with
+    ``append``, both writing into the backing array that the caller's (longer) slice
+    header still shows.  mergePatchIntoOriginal later uses that header as the live
+    order, so the shifted/overwritten contents change the resulting order.  Writes past
+    the caller's length are invisible to it and go to ``extra``.
+    """
+
+    def __init__(self, buf: list):
+        self.buf = buf
+        self.length = len(buf)
+        self.extra: list = []
+
+    def items(self) -> list:
+        return self.buf[:self.length] + self.extra
+
+    def delete(self, idx: int) -> None:
+        self.buf[idx:self.length - 1] = self.buf[idx + 1:self.length]
+        self.length -= 1
+
+    def append(self, value: Any) -> None:
+        if self.length < len(self.buf) and not self.extra:
+            self.buf[self.length] = value
+            self.length += 1
+        else:
+            self.extra.append(value)
+
+    def set(self, idx: int, value: Any) -> None:
+        if idx < self.length:
+            self.buf[idx] = value
+        else:
+            self.extra[idx - self.length] = value
+
+
+def _merge_slice_with_special_elements(live: _GoSlice, patch: list,
+                                       merge_key: str) -> tuple[list, bool]:
+    """Items carrying ``$patch``: delete drops every live item with that key value,
+    replace makes the other patch items the whole list, merge is refused.  Returns the
+    patch items without directives and whether the list is replaced."""
     plain: list = []
     replace = False
     for item in patch:
@@ -814,37 +876,31 @@ def _merge_slice_with_special_elements(original: list, patch: list, merge_key: s
         if directive == _DELETE and isinstance(directive, str):
             if merge_key not in item:
                 raise _SmpError(_err_no_merge_key(item, merge_key))
-            value = item[merge_key]
-            while True:
-                idx = _find_map_in_slice(original, merge_key, value)
-                if idx < 0:
-                    break
-                original = original[:idx] + original[idx + 1:]
+            while (idx := _find_map_in_slice(live.items(), merge_key, item[merge_key])) >= 0:
+                live.delete(idx)
         elif directive == _REPLACE and isinstance(directive, str):
             replace = True
         elif directive == _MERGE and isinstance(directive, str):
             raise _SmpError("merging lists cannot yet be specified in the patch")
         else:
             raise _SmpError(_err_bad_patch_type(directive, item))
-    if replace:
-        return plain, []
-    return original, plain
+    return plain, replace
 
 
-def _merge_slice_without_special_elements(original: list, patch: list, merge_key: str,
+def _merge_slice_without_special_elements(live: _GoSlice, patch: list, merge_key: str,
                                           schema: Any) -> list:
-    """Merge each patch item into the original item with the same key, or append it
+    """Merge each patch item into the live item with the same key, or append it
     (appended items are taken verbatim, directives and nulls included, as upstream)."""
-    original = list(original)
     for item in patch:
         if merge_key not in item:
             raise _SmpError(_err_no_merge_key(item, merge_key))
-        idx = _find_map_in_slice(original, merge_key, item[merge_key])
+        items = live.items()
+        idx = _find_map_in_slice(items, merge_key, item[merge_key])
         if idx >= 0:
-            original[idx] = _merge_map(original[idx], item, schema)
+            live.set(idx, _merge_map(items[idx], item, schema))
         else:
-            original.append(item)
-    return original
+            live.append(item)
+    return live.items()
 
 
 def _find_map_in_slice(items: list, key: str, value: Any) -> int:
@@ -861,10 +917,9 @@ def _delete_from_slice(current: list, to_delete: list) -> list:
     return [v for v in current if _go_key(v) not in drop]
 
 
-def _deduplicate_scalars(items: list) -> list:
-    """Upstream's in-place dedupe: a later duplicate is overwritten by the last element
-    (so order changes in a specific way, later fixed up by the order normalisation)."""
-    s = list(items)
+def _deduplicate_scalars(s: list) -> int:
+    """Upstream's in-place dedupe (a duplicate is overwritten by the current last
+    element); returns the new length, leaving the tail of ``s`` as Go leaves it."""
     length = len(s) - 1
     i = 0
     while i < length:
@@ -872,12 +927,11 @@ def _deduplicate_scalars(items: list) -> list:
         while j <= length:
             if _go_eq(s[i], s[j]):
                 s[j] = s[length]
-                s = s[:length]
                 length -= 1
                 j -= 1
             j += 1
         i += 1
-    return s
+    return length + 1
 
 
 def _partition_primitives(items: list, by: list) -> tuple[list, list]:
@@ -1238,7 +1292,7 @@ def _go_v(v: Any) -> str:
 
 
 def _go_float(f: float) -> str:
-    """%v of a float64: shortest digits, exponent form when exp < -4 or exp >= 21."""
+    """%v of a float64: shortest digits, exponent form when exp < -4 or exp >= 6."""
     if f != f:
         return "NaN"
     if f in (float("inf"), float("-inf")):
@@ -1249,7 +1303,7 @@ def _go_float(f: float) -> str:
     ds = "".join(map(str, digits))
     x = len(ds) - 1 + exp  # decimal exponent of the leading digit
     neg = "-" if sign else ""
-    if x < -4 or x >= 21:
+    if x < -4 or x >= 6:
         mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
         return f"{neg}{mant}e{'-' if x < 0 else '+'}{abs(x):02d}"
     if x < 0:

@@ -126,7 +126,7 @@ class Quantity:
                 q, r = divmod(abs(value), 10**digits)
                 q += 1 if r else 0
                 return q if value > 0 else -q
-            return _positive_scale(value, own - scale)
+            return _positive_scale(value, _wrap32(own - scale))
         unscaled, dif = self.mantissa, self.exponent + scale
         if unscaled == 0:
             return 0
@@ -207,7 +207,7 @@ def _positive_scale(value: int, shift: int) -> int:
         if value == _INT64_MIN:
             return 0
         return _wrap64(value * 10**shift)
-    for _ in range(shift):
+    for _ in range(max(shift, 0)):
         if value in (0, 1):
             value *= 10
         elif value == _INT64_MIN or not _fits64(value * 10):

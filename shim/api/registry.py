@@ -58,7 +58,7 @@ class ListOptions:
                 fs = parse_field_selector(q["fieldSelector"])
                 for name in fs.fields():
                     if not strategy.supports_field(name):
-                        raise errors.bad_request(f'field label not supported: {name}')
+                        raise errors.bad_request(strategy.unsupported_field_message(name))
                 opts.field_selector = fs
         except SelectorError as e:
             raise errors.bad_request(str(e))

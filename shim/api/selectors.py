@@ -11,7 +11,7 @@ Selectors embedded in objects (deployments, replicasets) use the
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from shim.api.validation import FieldError, aggregate_message, go_quote, invalid, is_qualified_name, is_valid_label_value, not_supported

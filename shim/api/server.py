@@ -17,7 +17,7 @@ import yaml
 from aiohttp import web
 
 from shim import version as shim_version
-from shim.api import discovery, errors, tables
+from shim.api import discovery, errors, protobuf, tables
 from shim.api.registry import DeleteOptions, ListOptions, ResourceStore, WriteOptions
 from shim.api.watch import EventCache, serve_watch
 from shim.auth.authn import Unauthenticated
@@ -353,10 +353,11 @@ async def read_body(request: web.Request, optional: bool = False):
         except yaml.YAMLError as e:
             raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
         return orjson.loads(orjson.dumps(data, default=str))
-    if ctype == "application/vnd.kubernetes.protobuf":
-        raise errors.ApiError(415, "UnsupportedMediaType",
-                              "the body of the request was in an unknown format - accepted media types "
-                              "include: application/json, application/yaml")
+    if ctype == protobuf.CONTENT_TYPE:  # typed client-go clients (kubectl create <kind> ...)
+        try:
+            return protobuf.decode(raw)
+        except protobuf.ProtobufError as e:
+            raise errors.bad_request(str(e)) from None
     raise errors.ApiError(415, "UnsupportedMediaType",
                           "the body of the request was in an unknown format - accepted media types "
                           "include: application/json, application/yaml")

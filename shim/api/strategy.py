@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from shim.api import tables, validation as v
 from shim.api.objects import get_path
+from shim.api.selectors import unknown_field_selector_message, unsupported_field_message
 
 if TYPE_CHECKING:
     from shim.schemas import ResourceInfo
@@ -55,7 +56,8 @@ class Strategy:
                 obj["status"] = initial
 
     def initial_status(self, obj: dict) -> dict | None:
-        return None
+        # upstream resets Status to its zero struct, which encodes as {} (e.g. a new Deployment)
+        return {}
 
     def default(self, obj: dict) -> None:
         """Fill defaulted fields (in place)."""
@@ -139,6 +141,12 @@ class Strategy:
                 val = "true" if val else "false"
             fields[path] = "" if val is None else str(val)
         return fields
+
+    def unsupported_field_message(self, name: str) -> str:
+        """Upstream words this per kind: kinds with their own field list say `field label not supported`."""
+        if self.selectable_fields:
+            return unsupported_field_message(name)
+        return unknown_field_selector_message(name)
 
     def supports_field(self, name: str) -> bool:
         return name in ("metadata.name", "metadata.namespace") or name in self.selectable_fields

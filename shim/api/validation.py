@@ -209,7 +209,8 @@ def invalid_status(kind: str, name: str, errors: Sequence[FieldError], group: st
         details["group"] = group
     if kind:
         details["kind"] = kind
-    details["causes"] = [e.to_cause() for e in errors]
+    if errors:
+        details["causes"] = [e.to_cause() for e in errors]
     return {
         "kind": "Status",
         "apiVersion": "v1",
@@ -760,7 +761,10 @@ def validate_object_meta_update(
         ("deletionTimestamp", None),
         ("deletionGracePeriodSeconds", None),
     ):
-        errs.extend(validate_immutable(new.get(key) or default, old.get(key) or default, f"{path}.{key}"))
+        if default is None:  # pointer-like fields: absent differs from 0
+            errs.extend(validate_immutable(new.get(key), old.get(key), f"{path}.{key}"))
+        else:
+            errs.extend(validate_immutable(new.get(key) or default, old.get(key) or default, f"{path}.{key}"))
     errs.extend(validate_labels(new.get("labels"), f"{path}.labels"))
     errs.extend(validate_annotations(new.get("annotations"), f"{path}.annotations"))
     errs.extend(validate_owner_references(new.get("ownerReferences"), f"{path}.ownerReferences"))

@@ -113,30 +113,34 @@ class NamespaceController:
         while True:
             try:
                 lst = await rs.list("", ListOptions())
+                pending = False
                 for ns in lst["items"]:
                     if ns["metadata"].get("deletionTimestamp"):
-                        await self.finalize(ns)
-                await self._wait_for_change(rs, int(lst["metadata"]["resourceVersion"]))
+                        pending = await self.finalize(ns) or pending
+                # content still going away (finalizers, grace periods): look again soon
+                await self._wait_for_change(rs, int(lst["metadata"]["resourceVersion"]),
+                                            self.resync if pending else self.resync * 15)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 log.warning("namespace controller: %s", e)
                 await asyncio.sleep(self.resync)
 
-    async def _wait_for_change(self, rs, rev: int) -> None:
+    async def _wait_for_change(self, rs, rev: int, timeout: float) -> None:
         watch = self.api.store.watch(rs.root, rev)
         try:
             async def first():
                 async for batch in watch:
                     if batch.events:
                         return
-            await asyncio.wait_for(first(), timeout=self.resync * 15)
+            await asyncio.wait_for(first(), timeout=timeout)
         except asyncio.TimeoutError:
             pass
         finally:
             watch.close()
 
-    async def finalize(self, ns: dict) -> None:
+    async def finalize(self, ns: dict) -> bool:
+        """Delete a terminating namespace's content; True while some of it remains."""
         name = ns["metadata"]["name"]
         nss = self.api.core("namespaces")
         if (ns.get("status") or {}).get("phase") != "Terminating":
@@ -151,17 +155,19 @@ class NamespaceController:
                 continue
             lst = await rs.list(name, ListOptions())
             for obj in lst["items"]:
-                remaining += 1
                 if obj["metadata"].get("deletionTimestamp"):
+                    remaining += 1
                     continue
                 try:
-                    await rs.delete(name, obj["metadata"]["name"], DeleteOptions(grace_period_seconds=None))
+                    _, removed = await rs.delete(name, obj["metadata"]["name"],
+                                                 DeleteOptions(grace_period_seconds=None))
+                    remaining += 0 if removed else 1
                 except errors.ApiError as e:
                     if e.code != 404:
+                        remaining += 1
                         log.warning("namespace %s: deleting %s: %s", name, obj["metadata"]["name"], e.message)
         if remaining:
-            asyncio.get_running_loop().call_later(self.resync, lambda: None)
-            return
+            return True
         def drop_finalizer(cur):
             cur = dict(cur)
             spec = dict(cur.get("spec") or {})
@@ -175,3 +181,4 @@ class NamespaceController:
         except errors.ApiError as e:
             if e.code != 404:
                 raise
+        return False

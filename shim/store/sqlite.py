@@ -15,11 +15,12 @@ await futures; the writer drains everything queued, applies it in order inside o
 transaction (so compare-and-swap is decided there, serially), commits (WAL,
 synchronous=FULL: durable before anyone hears back), then hands the results and the
 batch of events to the event loop. The loop publishes the events to watchers first and
-resolves the callers' futures second, so a write's caller can never start a watch that
-misses its own write's successors or sees the write itself.
+resolves the callers' futures second: once a write returns, its event has gone to
+every watch that existed, and a watch started afterwards "from now" will not see it.
 
 Reads run on the event-loop thread over a second connection; WAL gives them a
-consistent snapshot while the writer commits, and they take microseconds.
+consistent snapshot while the writer commits. A point read takes ~10 us and a range
+of 5,000 2 KB values ~25 ms, cheaper than a hop to a thread and back.
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ class SQLiteStore(Store):
     """
 
     def __init__(self, path: str, *, watch_queue_limit: int = 10_000,
-                 replay_batch: int = 1000, compact_chunk: int = 2000,
+                 replay_batch: int = 1000, compact_chunk: int = 500,
                  max_batch: int = 1000):
         if path == ":memory:" or not path:
             raise ValueError("SQLiteStore needs a file path (WAL does not work in memory)")
@@ -544,17 +545,22 @@ class _Writer:
             conn.execute("BEGIN IMMEDIATE")
             results, events = self._apply(ops)
             conn.execute("COMMIT")
-        except BaseException as e:
+        except Exception as e:
             self._rev = rev0
             _rollback(conn)
-            if len(ops) > 1:    # isolate the culprit: the others deserve to succeed
+            if len(ops) > 1 and not isinstance(e, sqlite3.OperationalError):
+                # One op is bad (a key SQLite cannot encode, say): isolate it so the
+                # others still commit. Operational errors (I/O, disk full, locked)
+                # would only repeat, so they fail the whole batch.
                 for op in ops:
                     self._commit([op])
                 return
-            error = UnavailableError(f"sqlite: {e}") if isinstance(e, sqlite3.Error) else e
-            if isinstance(error, UnavailableError) and error is not e:
+            if isinstance(e, sqlite3.Error):
+                error = UnavailableError(f"sqlite: {e}")
                 error.__cause__ = e
-            results, events = [(ops[0][4], error)], []
+            else:
+                error = e
+            results, events = [(op[4], error) for op in ops], []
         self._call_loop(self._on_commit, results, events, self._rev)
 
     def _apply(self, ops: list[tuple]) -> tuple[list, list[Event]]:
@@ -574,7 +580,7 @@ class _Writer:
                 events.append(Event("PUT", kv, None))
                 results.append((fut, kv))
                 continue
-            row = cur.execute(_GET_LATEST_FOR_WRITE, (key,)).fetchone()
+            row = cur.execute(_GET_LATEST, (key,)).fetchone()
             if row is None:
                 results.append((fut, KeyNotFoundError(key)))
                 continue
@@ -795,7 +801,6 @@ _HEAD = "SELECT coalesce(max(id), 0) FROM log"
 _GET_LATEST = """
 SELECT l.value, l.create_revision, l.id, l.version
 FROM current c JOIN log l ON l.id = c.id WHERE c.name = ?"""
-_GET_LATEST_FOR_WRITE = _GET_LATEST
 _GET_AT = """
 SELECT deleted, value, create_revision, id, version
 FROM log WHERE name = ? AND id <= ? ORDER BY id DESC LIMIT 1"""
