@@ -13,6 +13,7 @@ class TypesPatchSchema:
     def __init__(self, types: dict, definition: str):
         self.types = types
         self.definition = definition
+        self.name = definition.rsplit(".", 1)[-1]
         self._fields: dict[str, FieldMeta | None] = {}
 
     def field(self, name: str) -> FieldMeta | None:

@@ -463,8 +463,11 @@ class ResourceStore:
 
     def _prepare_update(self, new: dict, old: dict, subresource: str) -> dict:
         nm, om = new["metadata"], old["metadata"]
-        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                  "generation", "namespace", "name"):
+        # as upstream's BeforeUpdate: a missing uid means "the same"; a different one fails
+        # validation (immutable); timestamps and generation are the server's.
+        if not nm.get("uid") and "uid" in om:
+            nm["uid"] = om["uid"]
+        for k in ("creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
             if k in om:
                 nm[k] = om[k]
             else:

@@ -276,15 +276,9 @@ async def handle_patch(api: "Api", request: web.Request, rs: ResourceStore, ns: 
                               f'include: application/json-patch+json, application/merge-patch+json, '
                               f'application/apply-patch+yaml, application/strategic-merge-patch+json')
     try:
-        patch = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError as e:
-        raise errors.bad_request(f"error decoding patch: {e}") from None
-    if ctype == "application/json-patch+json":
-        if not isinstance(patch, list):
-            raise errors.bad_request(
-                "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    elif not isinstance(patch, dict):
-        raise errors.bad_request("error decoding patch: the patch must be a JSON object")
+        patch = patchlib.parse_patch_body(raw)
+    except patchlib.PatchError as e:
+        raise e.to_api_error() from None
     warnings: list[str] = []
 
     def mutate(current: dict) -> dict:
@@ -298,16 +292,10 @@ async def handle_patch(api: "Api", request: web.Request, rs: ResourceStore, ns: 
             elif ctype == "application/merge-patch+json":
                 out = patchlib.apply_merge_patch(view_for_patch, patch)
             else:
-                uid = patchlib.patch_precondition_uid(patch)
-                if uid and uid != current["metadata"].get("uid"):
-                    raise errors.conflict(
-                        rs.info.plural, rs.info.group, name,
-                        f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                        f"{current['metadata'].get('uid')}")
                 schema = api.patch_schema(rs, subresource)
                 out = patchlib.apply_strategic_merge_patch(view_for_patch, patch, schema)
         except patchlib.PatchError as e:
-            raise errors.ApiError(e.code, e.reason, e.message) from None
+            raise e.to_api_error() from None
         if not isinstance(out, dict):
             raise errors.bad_request("the patch produced a non-object")
         out, w = api.check_fields(rs, out, wopts, view=bool(to_view))

@@ -167,6 +167,8 @@ class PodStrategy(Strategy):
             spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
             spec.setdefault("serviceAccount", spec["serviceAccountName"])
             spec.setdefault("priority", 0)
+            if not spec.get("priorityClassName"):  # Priority admission without a default class
+                spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
             tol = spec.setdefault("tolerations", [])
             for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
                 if not any(t.get("key") == key and t.get("effect") in ("NoExecute", None) for t in tol):
