@@ -18,6 +18,7 @@ from aiohttp import web
 from shim.api.apiset import Api
 from shim.api.server import build_app
 from shim.auth.authn import Authenticator
+from shim.auth.serviceaccount import TokenIssuer
 from shim.auth.authz import AllowAuthenticated, AuthorizerChain
 from shim.controllers.builtin import install_admission, run_controllers
 from shim.pki import Pki, ensure_pki, write_kubeconfig
@@ -80,6 +81,10 @@ class ControlPlane:
                        server_address=f"{self.host}:{self.port}",
                        min_request_timeout=self.min_request_timeout,
                        bookmark_interval=self.bookmark_interval)
+        self.api.ca_pem = self.pki.ca_pem
+        self.api.token_issuer = issuer = TokenIssuer.from_file(self.pki.sa_key)
+        issuer.lookup = lambda ns, plural, name: self.api.core(plural).get_or_none(ns, name)
+        authn.add_token_authenticator(issuer.authenticate)
         install_admission(self.api)
         await self._bootstrap()
         app = build_app(self.api)
@@ -102,13 +107,15 @@ class ControlPlane:
             self.api.ready = False
             for w in list(self.api.open_watches):
                 w.close()
+        # Cancel until done: on Python 3.11 asyncio.wait_for swallows a cancellation that
+        # races with its inner future completing, and a loop would then carry on forever.
+        while any(not t.done() for t in self._tasks):
+            for t in self._tasks:
+                t.cancel()
+            await asyncio.wait(self._tasks, timeout=0.5)
         for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+            if not t.cancelled() and t.exception() is not None:
+                log.debug("%s ended with %r", t.get_name(), t.exception())
         self._tasks.clear()
         if self._runner:
             await self._runner.cleanup()

@@ -45,6 +45,8 @@ class Api:
         self.open_watches: set = set()
         self.admission_hooks: list = []
         self.ready = False
+        self.token_issuer = None   # set by the control plane (service account tokens)
+        self.ca_pem = b""
         self.types = load_types()
         self.resources: dict[tuple[str, str, str], ResourceStore] = {}
         self.by_kind: dict[tuple[str, str], ResourceStore] = {}
@@ -106,10 +108,11 @@ class Api:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON object")
         mode = wopts.field_validation or "Warn"
-        if mode == "Ignore" or view:
+        if view:
             return body, []
-        unknown = fieldcheck.unknown_fields(self.types, rs.info.definition, body)
-        if not unknown:
+        # unless refused (Strict), unknown fields are dropped, as decoding into Go structs does
+        unknown = fieldcheck.unknown_fields(self.types, rs.info.definition, body, prune=mode != "Strict")
+        if not unknown or mode == "Ignore":
             return body, []
         msgs = [f'unknown field "{p}"' for p in unknown]
         if mode == "Strict":
@@ -271,6 +274,10 @@ class Api:
             else:
                 text = "ok" if ok else f"{path.strip('/')} check failed"
             return web.Response(status=200 if ok else 500, text=text, content_type="text/plain")
+        if path == "/.well-known/openid-configuration" and self.token_issuer is not None:
+            return srv.json_response(self.token_issuer.openid_configuration())
+        if path == "/openid/v1/jwks" and self.token_issuer is not None:
+            return srv.json_response(self.token_issuer.jwks(), content_type="application/jwk-set+json")
         if path == "/openapi/v3":
             body, _ = openapi.openapi_v3_index_bytes()
             return web.Response(body=body, headers={"Content-Type": "application/json"})

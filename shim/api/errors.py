@@ -78,7 +78,7 @@ def bad_request(message: str) -> ApiError:
 
 
 def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
-    return ApiError(405, "MethodNotAllowed", message)
+    return ApiError(405, "MethodNotAllowed", message, {})  # upstream (go-restful): empty details
 
 
 def forbidden(resource: str, group: str, name: str, why: str) -> ApiError:

@@ -20,8 +20,11 @@ from typing import Any, Iterable
 _ALWAYS_KNOWN_TOP = ("apiVersion", "kind")
 
 
-def unknown_fields(types: dict, definition: str, obj: Any) -> list[str]:
+def unknown_fields(types: dict, definition: str, obj: Any, prune: bool = False) -> list[str]:
     """JSON paths of fields in ``obj`` that ``definition`` does not declare.
+
+    With ``prune`` they are also removed from ``obj`` (in place), as decoding into
+    upstream's typed structs drops them.
 
     Paths follow the upstream strict decoder: ``a.b``, ``a[0].b``; the order is
     the iteration order of ``obj`` (document order for parsed JSON).
@@ -35,22 +38,25 @@ def unknown_fields(types: dict, definition: str, obj: Any) -> list[str]:
     props = entry.get("properties") if entry else None
     if props is None:
         return out
-    for key, value in obj.items():
+    for key, value in list(obj.items()):
         t = props.get(key)
         if t is None:
             if key in _ALWAYS_KNOWN_TOP:
                 continue
             if key == "metadata":
                 _walk_def(types, "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-                          value, "metadata", out)
+                          value, "metadata", out, prune)
                 continue
             out.append(key)
+            if prune:
+                del obj[key]
             continue
-        _walk_ref(types, t, value, key, out)
+        _walk_ref(types, t, value, key, out, prune)
     return out
 
 
-def _walk_def(types: dict, definition: str, obj: Any, path: str, out: list[str]) -> None:
+def _walk_def(types: dict, definition: str, obj: Any, path: str, out: list[str],
+              prune: bool = False) -> None:
     if not isinstance(obj, dict):
         return
     entry = types.get(definition)
@@ -59,31 +65,34 @@ def _walk_def(types: dict, definition: str, obj: Any, path: str, out: list[str])
     props = entry.get("properties")
     if props is None:  # leaf / free-form definition
         return
-    for key, value in obj.items():
+    for key, value in list(obj.items()):
         sub = f"{path}.{key}" if path else key
         t = props.get(key)
         if t is None:
             out.append(sub)
+            if prune:
+                del obj[key]
         else:
-            _walk_ref(types, t, value, sub, out)
+            _walk_ref(types, t, value, sub, out, prune)
 
 
-def _walk_ref(types: dict, t: dict, value: Any, path: str, out: list[str]) -> None:
+def _walk_ref(types: dict, t: dict, value: Any, path: str, out: list[str],
+              prune: bool = False) -> None:
     ref = t.get("$ref")
     if ref is not None:
-        _walk_def(types, ref, value, path, out)
+        _walk_def(types, ref, value, path, out, prune)
         return
     items = t.get("items")
     if items is not None:
         if isinstance(value, list) and _has_structure(items):
             for i, item in enumerate(value):
-                _walk_ref(types, items, item, f"{path}[{i}]", out)
+                _walk_ref(types, items, item, f"{path}[{i}]", out, prune)
         return
     ap = t.get("additionalProperties")
     if isinstance(ap, dict):
         if isinstance(value, dict) and _has_structure(ap):
             for k, v in value.items():
-                _walk_ref(types, ap, v, f"{path}.{k}" if path else k, out)
+                _walk_ref(types, ap, v, f"{path}.{k}" if path else k, out, prune)
         return
     # scalar, leaf or free-form: anything goes
 

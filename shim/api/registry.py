@@ -300,10 +300,11 @@ class ResourceStore:
             rev = int(data["rv"])
             start = self.root + data["start"]
         except Exception:
-            raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
-                                     "(version meta.k8s.io/v1)") from None
+            raise errors.bad_request("invalid continue token: continue key is not valid: incorrect "
+                                     "encoded start resourceVersion (version meta.k8s.io/v1)") from None
         if not start.startswith(prefix):
-            raise errors.bad_request("continue key is not valid: the key does not belong to this request")
+            raise errors.bad_request("invalid continue token: continue key is not valid: "
+                                     "the key does not belong to this request")
         if rev < self.store.compact_revision:
             raise errors.gone(
                 "The provided continue parameter is too old to display a consistent list result. "
@@ -505,16 +506,18 @@ class ResourceStore:
                 raise self._name_err(name)
             obj = self.decode(kv)
             m = obj["metadata"]
+            # upstream's rest.BeforeDelete names the kind (not the resource) in these
             if opts.preconditions_uid and opts.preconditions_uid != m.get("uid"):
                 raise errors.conflict(
-                    self.info.plural, self.info.group, name,
-                    f"Precondition failed: UID in precondition: {opts.preconditions_uid}, "
-                    f"UID in object meta: {m.get('uid')}")
+                    self.info.kind, self.info.group, name,
+                    f"the UID in the precondition ({opts.preconditions_uid}) does not match the UID "
+                    f"in record ({m.get('uid')}). The object might have been deleted and then recreated")
             if opts.preconditions_rv and opts.preconditions_rv != m["resourceVersion"]:
                 raise errors.conflict(
-                    self.info.plural, self.info.group, name,
-                    f"Precondition failed: ResourceVersion in precondition: {opts.preconditions_rv}, "
-                    f"ResourceVersion in object meta: {m['resourceVersion']}")
+                    self.info.kind, self.info.group, name,
+                    f"the ResourceVersion in the precondition ({opts.preconditions_rv}) does not match "
+                    f"the ResourceVersion in record ({m['resourceVersion']}). The object might have "
+                    f"been modified")
             await self.api.admit("DELETE", self, obj, obj, user)
             grace = self.strategy.graceful_delete_period(obj, opts.grace_period_seconds)
             finalizers = list(m.get("finalizers") or [])
@@ -593,7 +596,9 @@ class ResourceStore:
     # -- helpers -----------------------------------------------------------------------
     async def _store_call(self, aw):
         try:
-            return await asyncio.wait_for(aw, timeout=self.api.store_timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            async with asyncio.timeout(self.api.store_timeout):
+                return await aw
         except CompactedError as e:
             raise errors.gone(f"too old resource version: {e.requested} ({e.compact_revision})") from None
         except FutureRevisionError as e:

@@ -161,7 +161,8 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
                        namespace=info.namespace, name=info.name)
     decision = await api.authorizer.authorize(attrs)
     if not decision.allowed:
-        raise _forbidden(user, info, decision.reason)
+        # as upstream with RBAC: "no opinion" from every authorizer carries no reason
+        raise _forbidden(user, info, decision.reason if decision.denied else "")
     if not info.is_resource:
         if info.discovery:
             return discovery.handle(api, request, info)
@@ -175,8 +176,7 @@ def _forbidden(user, info: RequestInfo, reason: str) -> errors.ApiError:
         msg = f'forbidden: {who} cannot {info.verb} path "{info.path}"'
         return errors.ApiError(403, "Forbidden", msg, {})
     res = info.resource + (f"/{info.subresource}" if info.subresource else "")
-    scope = f' in the namespace "{info.namespace}"' if info.namespace and info.resource != "namespaces" \
-        else " at the cluster scope"
+    scope = f' in the namespace "{info.namespace}"' if info.namespace else " at the cluster scope"
     g = f' in API group "{info.group}"'
     target = f'{errors.qualified(info.resource, info.group)}'
     if info.name:
@@ -184,9 +184,7 @@ def _forbidden(user, info: RequestInfo, reason: str) -> errors.ApiError:
     msg = f'{target} is forbidden: {who} cannot {info.verb} resource "{res}"{g}{scope}'
     if reason:
         msg += f": {reason}"
-    return errors.ApiError(403, "Forbidden", msg,
-                           {"name": info.name, "group": info.group, "kind": info.resource} if info.name
-                           else {"group": info.group, "kind": info.resource})
+    return errors.ApiError(403, "Forbidden", msg, errors._details(info.name, info.group, info.resource))
 
 
 # -- resource requests ------------------------------------------------------------------
@@ -225,13 +223,13 @@ async def _resource_request(api: "Api", request: web.Request, info: RequestInfo)
     if verb == "create":
         if info.name:
             raise errors.method_not_allowed()
-        body = await read_body(request)
+        body = await read_body(request, kind=ri.kind)
         wopts = WriteOptions.from_query(q)
         obj, warnings = api.check_fields(rs, body, wopts)
         obj = await rs.create(ns, obj, wopts, request["user"])
         return respond_object(request, rs, obj, 201, warnings)
     if verb == "update":
-        body = await read_body(request)
+        body = await read_body(request, kind=ri.kind)
         wopts = WriteOptions.from_query(q)
         obj, warnings = api.check_fields(rs, body, wopts)
         obj, created = await rs.update(ns, info.name, obj, wopts, user=request["user"])
@@ -246,8 +244,8 @@ async def _resource_request(api: "Api", request: web.Request, info: RequestInfo)
             m = obj["metadata"]
             return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
                                   "status": "Success",
-                                  "details": {"name": m["name"], "group": ri.group,
-                                              "kind": ri.plural, "uid": m.get("uid")}})
+                                  "details": errors._details(m["name"], ri.group, ri.plural,
+                                                             uid=m.get("uid"))})
         return respond_object(request, rs, obj)
     if verb == "deletecollection":
         body = await read_body(request, optional=True)
@@ -321,7 +319,8 @@ async def _read_raw(request: web.Request) -> bytes:
     return raw
 
 
-async def read_body(request: web.Request, optional: bool = False):
+async def read_body(request: web.Request, optional: bool = False, kind: str = ""):
+    """The decoded body; `kind` (the object expected) words decode errors as upstream does."""
     raw = await _read_raw(request)
     if not raw.strip():
         if optional:
@@ -332,6 +331,10 @@ async def read_body(request: web.Request, optional: bool = False):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as e:
+            if ctype == JSON and kind:
+                raise errors.bad_request(
+                    f"the object provided is unrecognized (must be of type {kind}): couldn't get "
+                    f"version/kind; json parse error: {e} ({_summarize(raw)})") from None
             if ctype == JSON:
                 raise errors.bad_request(f"error decoding body: {e}") from None
     if ctype in ("application/yaml", "application/x-yaml", "text/yaml", JSON, "", "application/octet-stream",
@@ -348,7 +351,13 @@ async def read_body(request: web.Request, optional: bool = False):
             raise errors.bad_request(str(e)) from None
     raise errors.ApiError(415, "UnsupportedMediaType",
                           "the body of the request was in an unknown format - accepted media types "
-                          "include: application/json, application/yaml")
+                          "include: application/json, application/yaml, application/vnd.kubernetes.protobuf")
+
+
+def _summarize(raw: bytes, limit: int = 30) -> str:
+    """Upstream's summarizeData: the start of a JSON body as text, anything else in hex."""
+    text = raw[:limit].decode("utf-8", "replace") if raw[:1] == b"{" else raw[:limit].hex()
+    return text + (" ..." if len(raw) > limit else "")
 
 
 def _warning_headers(warnings) -> dict:
@@ -356,8 +365,8 @@ def _warning_headers(warnings) -> dict:
         return {}
     from multidict import CIMultiDict
     h = CIMultiDict()
-    for w in warnings:
-        h.add("Warning", f'299 - "{w}"')
+    for w in warnings:  # a quoted-string, as upstream's NewWarningHeader escapes it
+        h.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return h
 
 

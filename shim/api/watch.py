@@ -145,7 +145,9 @@ async def serve_watch(request: web.Request, rs: ResourceStore, namespace: str, o
             except StopAsyncIteration:
                 break
             except CompactedError as e:
-                status = errors.gone(f"too old resource version: {e.requested} ({e.compact_revision})").status()
+                # upstream's words: the version watched from, and the oldest one still servable
+                status = errors.gone(
+                    f"too old resource version: {last_rev} ({e.compact_revision - 1})").status()
                 await resp.write(event_line("ERROR", orjson.dumps(status)))
                 break
             except StoreError as e:

@@ -23,7 +23,9 @@ NODE_PORT_RANGE = (30000, 32767)
 
 
 def install_admission(api) -> None:
+    from shim.controllers.serviceaccounts import service_account_admission
     api.admission_hooks.append(_allocate_service_addresses)
+    api.admission_hooks.append(service_account_admission)
 
 
 async def _allocate_service_addresses(operation, rs, obj, old, user) -> None:
@@ -98,7 +100,8 @@ def _pick_port(used: set) -> int:
 # -- controllers -------------------------------------------------------------------------------
 
 async def run_controllers(api) -> None:
-    await asyncio.gather(NamespaceController(api).run())
+    from shim.controllers.serviceaccounts import ServiceAccountsController
+    await asyncio.gather(NamespaceController(api).run(), ServiceAccountsController(api, api.ca_pem).run())
 
 
 class NamespaceController:

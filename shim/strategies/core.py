@@ -396,3 +396,71 @@ class ReplicationControllerStrategy(Strategy):
             obj["metadata"]["labels"] = dict(tmpl["metadata"]["labels"])
         if isinstance(tmpl.get("spec"), dict):
             default_pod_spec(tmpl["spec"])
+
+
+# -- service accounts --------------------------------------------------------------------------------
+
+
+@strategy_for("", "serviceaccounts")
+class ServiceAccountStrategy(Strategy):
+    async def handle_subresource(self, api, request, info, rs):
+        if info.subresource == "token" and info.verb == "create":
+            return await _token_request(api, request, info, rs)
+        from shim.api import errors
+        raise errors.method_not_allowed()
+
+
+async def _token_request(api, request, info, rs):
+    """POST serviceaccounts/<name>/token: a bound service account token (TokenRequest)."""
+    from shim.api import errors
+    from shim.api import server as srv
+    from shim.api.objects import now_rfc3339
+    import datetime as _dt
+    body = await srv.read_body(request)
+    if not isinstance(body, dict):
+        raise errors.bad_request("the body must be an authentication.k8s.io/v1 TokenRequest")
+    ns, name = info.namespace, info.name
+    sa = await rs.get(ns, name)
+    spec = dict(body.get("spec") or {})
+    exp = spec.get("expirationSeconds")
+    if exp is None:
+        exp = 3600
+    errs = []
+    if not isinstance(exp, int) or exp < 600:
+        errs.append(v.invalid("spec.expirationSeconds", exp, "may not specify a duration less than 10 minutes"))
+    elif exp > 2 ** 32:
+        errs.append(v.invalid("spec.expirationSeconds", exp, "may not specify a duration larger than 2^32 seconds"))
+    if errs:
+        raise errors.invalid("TokenRequest", "authentication.k8s.io", name, errs)
+    pod = node = None
+    ref = spec.get("boundObjectRef")
+    if ref:
+        kind = ref.get("kind")
+        plural = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}.get(kind)
+        if plural is None:
+            raise errors.invalid("TokenRequest", "authentication.k8s.io", name, [v.not_supported(
+                "spec.boundObjectRef.kind", kind, ["Pod", "Secret", "Node"])])
+        target = await api.core(plural).get(ns if plural != "nodes" else "", ref.get("name", ""))
+        if ref.get("uid") and ref["uid"] != target["metadata"].get("uid"):
+            raise errors.conflict(plural, "", ref.get("name", ""),
+                                  f"the UID in the bound object reference ({ref['uid']}) does not match "
+                                  f"the UID in record. The object might have been deleted and then recreated")
+        if plural == "pods":
+            pod = target
+            node_name = (pod.get("spec") or {}).get("nodeName")
+            if node_name:
+                node = await api.core("nodes").get_or_none("", node_name)
+        elif plural == "nodes":
+            node = target
+        spec["boundObjectRef"] = dict(ref, uid=target["metadata"].get("uid"))
+    issuer = api.token_issuer
+    audiences = spec.get("audiences") or list(issuer.audiences)
+    token, exp_at = issuer.issue(ns, sa, audiences=audiences, expiration_seconds=exp, pod=pod, node=node)
+    spec["audiences"] = audiences
+    spec["expirationSeconds"] = exp
+    out = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+           "metadata": {"name": name, "namespace": ns, "creationTimestamp": now_rfc3339()},
+           "spec": spec,
+           "status": {"token": token, "expirationTimestamp": _dt.datetime.fromtimestamp(
+               exp_at, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}}
+    return srv.json_response(out, 201)

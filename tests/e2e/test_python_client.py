@@ -114,7 +114,7 @@ def test_service_crud(core, namespace):
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
     spec = created.spec
-    assert spec.type == "ClusterIP" and spec.cluster_ip and spec.cluster_i_ps == [spec.cluster_ip]
+    assert spec.type == "ClusterIP" and spec.cluster_ip and spec.cluster_ips == [spec.cluster_ip]
     assert spec.ports[0].protocol == "TCP" and spec.ports[0].target_port == 80
     got = core.read_namespaced_service("web", namespace)
     got.spec.ports[0].port = 8080
@@ -138,7 +138,7 @@ def test_pod_crud(core, namespace):
     lst = core.list_namespaced_pod(namespace, field_selector="status.phase=Pending")
     assert [p.metadata.name for p in lst.items] == ["p"]
     deleted = core.delete_namespaced_pod("p", namespace)  # unscheduled: removed at once
-    assert deleted["kind"] == "Pod" and deleted["metadata"]["name"] == "p"
+    assert isinstance(deleted, client.V1Pod) and deleted.metadata.name == "p"
     with pytest.raises(ApiException) as e:
         core.read_namespaced_pod("p", namespace)
     assert e.value.status == 404
@@ -526,12 +526,12 @@ def test_dynamic_client_discovery_and_crud(api_client, namespace):
 def test_delete_with_grace_period(core, namespace):
     core.create_namespaced_pod(namespace, pod("bound", node="node-1"))
     marked = core.delete_namespaced_pod("bound", namespace, grace_period_seconds=30)
-    assert marked["metadata"]["deletionTimestamp"]
-    assert marked["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert marked.metadata.deletion_timestamp is not None
+    assert marked.metadata.deletion_grace_period_seconds == 30
     still = core.read_namespaced_pod("bound", namespace)  # waits for the kubelet
     assert still.metadata.deletion_grace_period_seconds == 30
     shorter = core.delete_namespaced_pod("bound", namespace, grace_period_seconds=10)
-    assert shorter["metadata"]["deletionGracePeriodSeconds"] == 10
+    assert shorter.metadata.deletion_grace_period_seconds == 10
     core.delete_namespaced_pod("bound", namespace, grace_period_seconds=0)
     with pytest.raises(ApiException) as e:
         core.read_namespaced_pod("bound", namespace)
