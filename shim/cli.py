@@ -18,11 +18,28 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--pki-dir", type=Path, default=None, help="PKI directory (default DATA_DIR/pki)")
     up.add_argument("--token-auth-file", type=Path, default=None,
                     help="static bearer tokens (CSV: token,user,uid,\"group1,group2\")")
-    up.add_argument("--store", default="sqlite", choices=["sqlite"], help="cluster store backend")
+    up.add_argument("--store", default="sqlite", choices=["sqlite", "etcd"], help="cluster store backend")
+    up.add_argument("--etcd-endpoints", default="http://127.0.0.1:2379",
+                    help="etcd client URLs, comma-separated (with --store etcd)")
+    up.add_argument("--etcd-cafile", default=None, help="CA bundle to verify etcd's serving certificate")
+    up.add_argument("--etcd-certfile", default=None, help="client certificate for etcd")
+    up.add_argument("--etcd-keyfile", default=None, help="client key for etcd")
+    up.add_argument("--leader-elect", default="auto", choices=["auto", "true", "false"],
+                    help="run controllers only while holding the kube-system Lease "
+                         "(auto: when the store can be shared, i.e. etcd)")
     up.add_argument("--log-level", default="INFO")
+    from shim.node.cli import add_node_parser
+    add_node_parser(sub)
+    etcd = sub.add_parser("etcd", help="etcd helpers")
+    etcd.add_argument("action", choices=["install"], help="install: build (once) the pinned etcd, print its path")
     args = parser.parse_args(argv)
     if args.command == "up":
         return _up(args)
+    if args.command == "node":
+        return args.node_func(args)
+    if args.command == "etcd":
+        from shim.tools.etcd_install import main as etcd_install
+        return etcd_install([])
     return 2
 
 
@@ -34,8 +51,13 @@ def _up(args) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
+    store_opts = None
+    if args.store == "etcd":
+        store_opts = {"endpoints": args.etcd_endpoints, "cafile": args.etcd_cafile,
+                      "certfile": args.etcd_certfile, "keyfile": args.etcd_keyfile}
+    leader_elect = {"auto": None, "true": True, "false": False}[args.leader_elect]
     cp = ControlPlane(args.data_dir, listen=args.listen, pki_dir=args.pki_dir, store=args.store,
-                      token_file=args.token_auth_file)
+                      token_file=args.token_auth_file, store_opts=store_opts, leader_elect=leader_elect)
 
     async def run() -> int:
         stop = asyncio.Event()

@@ -536,3 +536,14 @@ def openapi_v3_document_bytes(gv_path: str) -> tuple[bytes, str] | None:
     and in the ``ETag`` header (quoted).  None if not served."""
     e = _entries().get(_norm(gv_path))
     return (e.data, e.etag) if e else None
+
+
+def openapi_v2_bytes(accept: str) -> tuple[bytes, str] | None:
+    """GET /openapi/v2: (body, content type) -- JSON or gnostic protobuf, chosen by
+    ``accept``; the Swagger 2.0 document is derived from these v3 documents
+    (shim/api/openapi_v2.py).  Raises a 406 ApiError if neither is acceptable."""
+    from shim.api import errors, openapi_v2
+    found = openapi_v2.openapi_v2_bytes(accept)
+    if found is None:
+        raise errors.not_acceptable(f"application/json, {openapi_v2.PROTO_CT}")
+    return found

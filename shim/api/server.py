@@ -223,6 +223,9 @@ async def _resource_request(api: "Api", request: web.Request, info: RequestInfo)
     if verb == "create":
         if info.name:
             raise errors.method_not_allowed()
+        virtual = getattr(rs.strategy, "handle_create", None)   # TokenReview, SubjectAccessReview
+        if virtual is not None:
+            return await virtual(api, request, info, rs)
         body = await read_body(request, kind=ri.kind)
         wopts = WriteOptions.from_query(q)
         obj, warnings = api.check_fields(rs, body, wopts)
@@ -436,11 +439,8 @@ def respond_list(request, rs: ResourceStore, lst: dict) -> web.Response:
 def watch_encoder(request, rs: ResourceStore):
     mode = _choose(request)
     if mode == "table":
-        q = request.query
-
-        def enc(obj):
-            return orjson.dumps(tables.table_for(rs, [obj], q, None, for_watch=True))
-        return enc, "table:" + q.get("includeObject", ""), JSON
+        enc, enc_id = tables.watch_encoder(rs, request.query)
+        return enc, enc_id, JSON
     if mode == "meta":
         return (lambda obj: orjson.dumps(_partial(obj))), "meta", JSON
     return orjson.dumps, "json", JSON

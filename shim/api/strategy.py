@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from shim import printers
 from shim.api import tables, validation as v
 from shim.api.objects import get_path
 from shim.api.selectors import unknown_field_selector_message, unsupported_field_message
@@ -45,6 +46,12 @@ class Strategy:
         self.has_status = "status" in info.subresources
         self.return_deleted_object = info.delete_returns_object
         self.tracks_generation = (info.group, info.plural) in GENERATION_TRACKED
+        # server-side printing: the kind's columns from shim.printers, unless a subclass prints itself
+        printer = printers.lookup(info.group, info.plural)
+        if printer is not None and type(self).table_row is Strategy.table_row:
+            self.table_columns = printer.columns
+            self.table_row = printer.row
+            self.table_rows = printer.rows
 
     # -- create ------------------------------------------------------------------------
     def prepare_for_create(self, obj: dict) -> None:
@@ -127,6 +134,10 @@ class Strategy:
 
     def table_row(self, obj: dict) -> list:
         return [obj["metadata"].get("name", ""), tables.age(obj)]
+
+    def table_rows(self, objs: list, is_list: bool = True) -> list:
+        """Table rows ({"cells": [...]}) for objects of a list (`is_list`) or a single object."""
+        return [{"cells": self.table_row(o)} for o in objs]
 
     # -- selection ---------------------------------------------------------------------
     def field_set(self, obj: dict) -> dict[str, str]:

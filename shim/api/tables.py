@@ -1,13 +1,17 @@
 """Server-side printing: meta.k8s.io/v1 Tables, as `kubectl get` asks for them.
 
-Columns come from the resource's Strategy (`table_columns` and `table_row`); the default
-is NAME and AGE. includeObject decides what rides along each row: None, Metadata
-(a PartialObjectMetadata, kubectl's default) or Object (the whole object, for --sort-by).
+Columns come from the resource's Strategy (`table_columns` and `table_rows`), which takes
+them from shim.printers for every built-in kind; the default is NAME and AGE.
+includeObject decides what rides along each row: None, Metadata (a PartialObjectMetadata,
+kubectl's default) or Object (the whole object, for --sort-by).
 """
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING
+import itertools
+from typing import TYPE_CHECKING, Callable
+
+import orjson
 
 from shim.api.objects import parse_rfc3339
 
@@ -23,26 +27,46 @@ def column(name: str, type_: str = "string", priority: int = 0, fmt: str = "") -
 
 
 def table_for(rs: "ResourceStore", objs: list[dict], query, list_meta: dict | None,
-              for_watch: bool = False) -> dict:
+              for_watch: bool = False, headers: bool = True) -> dict:
+    """A Table of `objs`: a list response when `list_meta` is given, else one object.
+
+    Every column is computed (upstream always prints wide); `headers=False` leaves the
+    column definitions out, as upstream does for the watch events after the first.
+    """
     strategy = rs.strategy
     include = query.get("includeObject", "Metadata")
-    rows = []
-    for obj in objs:
-        row = {"cells": strategy.table_row(obj)}
+    rows = strategy.table_rows(objs, list_meta is not None)
+    for obj, row in zip(objs, rows):
         if include == "Object":
             row["object"] = obj
         elif include != "None":
             row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                              "metadata": obj["metadata"]}
-        rows.append(row)
     md = {}
     if list_meta:
-        md = {k: v for k, v in list_meta.items() if k in ("resourceVersion", "continue", "remainingItemCount")}
+        md = {k: v for k, v in list_meta.items()
+              if k in ("resourceVersion", "continue", "remainingItemCount") and v not in ("", None)}
     elif objs:
         md = {"resourceVersion": objs[0]["metadata"].get("resourceVersion", "")}
     table = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": md,
-             "columnDefinitions": strategy.table_columns, "rows": rows}
+             "columnDefinitions": strategy.table_columns if headers else None, "rows": rows}
     return table
+
+
+_watch_ids = itertools.count(1)
+
+
+def watch_encoder(rs: "ResourceStore", query) -> tuple[Callable[[dict], bytes], str]:
+    """An encoder for one table watch: the first event carries the column definitions,
+    later ones leave them out (kubectl reuses the last ones). Its id is unique to the
+    stream, since the encoded events depend on the stream's position."""
+    state = {"headers": True}
+
+    def enc(obj: dict) -> bytes:
+        table = table_for(rs, [obj], query, None, for_watch=True, headers=state["headers"])
+        state["headers"] = False
+        return orjson.dumps(table)
+    return enc, f"table:{next(_watch_ids)}:{query.get('includeObject', '')}"
 
 
 def age(obj: dict) -> str:

@@ -73,7 +73,7 @@ def ensure_images(images_dir: Path, log=print) -> dict[str, Path]:
 def import_images(ctr_cmd: list[str], images_dir: Path) -> None:
     """Import the archives into containerd's k8s.io namespace (ctr_cmd: ctr with --address)."""
     for path in archive_paths(images_dir).values():
-        subprocess.run([*ctr_cmd, "-n", "k8s.io", "images", "import", "--no-unpack", str(path)],
+        subprocess.run([*ctr_cmd, "-n", "k8s.io", "images", "import", str(path)],
                        check=True, capture_output=True)
 
 

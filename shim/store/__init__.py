@@ -28,10 +28,13 @@ def open_store(kind: str, **opts) -> Store:
     """Build (not start) a store backend by name.
 
     "sqlite": the embedded store; opts: path=..., plus SQLiteStore's tuning knobs.
+    "etcd": an etcd cluster; opts: endpoints=[urls], cafile/certfile/keyfile, timeout.
     Backends are imported lazily so one's dependencies never burden another.
     """
     if kind == "sqlite":
         from .sqlite import SQLiteStore
         return SQLiteStore(**opts)
-    # "etcd": add here, e.g. `from .etcd import EtcdStore; return EtcdStore(**opts)`.
-    raise ValueError(f"unknown store kind {kind!r} (known: 'sqlite')")
+    if kind == "etcd":
+        from .etcd import EtcdStore
+        return EtcdStore(**opts)
+    raise ValueError(f"unknown store kind {kind!r} (known: 'sqlite', 'etcd')")

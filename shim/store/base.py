@@ -142,6 +142,10 @@ class Watch(abc.ABC):
 class Store(abc.ABC):
     """The contract every backend implements. All methods are coroutines unless noted."""
 
+    #: The revision of a store that never had a write: 0 here, 1 for etcd (whose revisions
+    #: are used as they are, so resourceVersions match etcd's mod revisions).
+    initial_revision: int = 0
+
     @abc.abstractmethod
     async def start(self) -> None:
         """Open the backend (create schema, connect)."""
@@ -152,7 +156,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def current_revision(self) -> int:
-        """The latest revision (0 for an empty store that never had a write)."""
+        """The latest revision (initial_revision for a store that never had a write)."""
 
     @property
     @abc.abstractmethod

@@ -300,6 +300,18 @@ class NodeStrategy(Strategy):
         # kubelets register with their initial status; upstream keeps it on create
         pass
 
+    def default(self, obj):
+        # v1 <-> internal conversion keeps spec.podCIDR and spec.podCIDRs in step:
+        # podCIDR wins when they differ, and podCIDRs[0] fills an empty podCIDR
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        single, multi = spec.get("podCIDR") or "", spec.get("podCIDRs") or []
+        if single and (not multi or multi[0] != single):
+            spec["podCIDRs"] = [single]
+        elif multi and not single:
+            spec["podCIDR"] = multi[0]
+
 
 # -- events -------------------------------------------------------------------------------------
 

@@ -32,8 +32,13 @@ def get_json(kubectl, *args) -> dict:
     return json.loads(kubectl("get", *args, "-o", "json"))
 
 
+SYSTEM_CONFIGMAP = "kube-root-ca.crt"  # put in every namespace by the control plane
+
+
 def names(output: str) -> set[str]:
-    return {line.strip() for line in output.splitlines() if line.strip()}
+    """Names printed one per line, without the per-namespace system ConfigMap."""
+    return {line.strip() for line in output.splitlines()
+            if line.strip() and not line.strip().endswith(SYSTEM_CONFIGMAP)}
 
 
 def table(output: str) -> list[dict]:
@@ -364,7 +369,7 @@ data: {{greeting: bye}}
 
     lst = get_json(kubectl, "configmaps", "-n", namespace)
     assert lst["kind"] == "List"
-    assert sorted(i["metadata"]["name"] for i in lst["items"]) == ["alpha", "beta"]
+    assert sorted(i["metadata"]["name"] for i in lst["items"]) == ["alpha", "beta", SYSTEM_CONFIGMAP]
     assert all(i["kind"] == "ConfigMap" and i["apiVersion"] == "v1" for i in lst["items"])
 
     assert kubectl("get", "configmap", "alpha", "-n", namespace, "-o", "name").strip() == "configmap/alpha"

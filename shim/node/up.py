@@ -1,0 +1,662 @@
+"""`shim node up` / `shim node down`: one real node (containerd + kubelet) on this host.
+
+Each node gets, so that several can share one machine the way kind's containers do:
+
+* its own network namespace `shim-<h>` with a veth to the host (host side
+  10.200.<i>.1, node side 10.200.<i>.2 = the node's InternalIP) and a pod subnet
+  10.244.<i>.0/24 behind a CNI bridge inside the namespace, routed from the host;
+* its own containerd (root under DIR/nodes/NAME/containerd, state and socket under
+  /run/shim/nodes/<h>, since unix socket paths are short), started in that namespace;
+* its own cgroup parent `/shim-<h>` in every controller (cgroupRoot for the kubelet);
+* the kubelet, in the namespace too, with a client certificate for `system:node:NAME`
+  (O `system:nodes`) and a serving certificate for its IP, both from the cluster CA.
+
+Only the network namespace is entered (`nsenter --net`), never a mount namespace, so
+volumes the kubelet mounts are visible to containerd and runc.
+
+The control plane normally listens on loopback, which a network namespace cannot
+reach; then a `socat` in the host namespace forwards 10.200.<i>.1:PORT to it and the
+kubelet's kubeconfig names `localhost` as the TLS server name (a SAN of the API
+server's certificate).
+
+Everything started is recorded in DIR/nodes/NAME/node.json, which `down` reads.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+from shim.node import install
+from shim.node.images import PAUSE_IMAGE, import_images
+from shim.pki import Pki, write_kubeconfig
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+RUN_DIR = Path("/run/shim/nodes")
+CNI_BIN_DIR = "/usr/lib/cni"
+CLUSTER_DNS = "10.96.0.10"
+CLUSTER_DOMAIN = "cluster.local"
+KUBELET_PORT = 10250
+
+
+class NodeError(RuntimeError):
+    pass
+
+
+@dataclass
+class NodeState:
+    """What `up` set up and started; written to node.json for `down` and for tests."""
+    name: str
+    data_dir: str
+    hash: str
+    index: int
+    netns: str
+    veth: str
+    host_ip: str
+    node_ip: str
+    pod_cidr: str
+    cgroup_parent: str
+    run_dir: str
+    containerd_socket: str
+    server: str
+    kubelet_port: int = KUBELET_PORT
+    debug: bool = False
+    pids: dict[str, int] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+
+
+class NodePaths:
+    def __init__(self, data_dir: Path, name: str):
+        self.data_dir = Path(data_dir).resolve()
+        self.name = name
+        self.hash = hashlib.sha256(f"{self.data_dir}\0{name}".encode()).hexdigest()[:8]
+        self.root = self.data_dir / "nodes" / name
+        self.state_file = self.root / "node.json"
+        self.pki = self.root / "pki"
+        self.logs = self.root / "logs"
+        self.containerd_root = self.root / "containerd"
+        self.containerd_config = self.root / "containerd.toml"
+        self.cni_conf_dir = self.root / "cni" / "net.d"
+        self.cni_ipam_dir = self.root / "cni" / "ipam"
+        self.kubelet_root = self.root / "kubelet"
+        self.pod_logs = self.root / "pod-logs"
+        self.manifests = self.root / "manifests"
+        self.kubelet_config = self.root / "kubelet-config.yaml"
+        self.kubeconfig = self.root / "kubelet.kubeconfig"
+        self.resolv_conf = self.root / "resolv.conf"
+        self.run = RUN_DIR / self.hash
+        self.containerd_state = self.run / "containerd"
+        self.containerd_socket = self.run / "containerd.sock"
+        self.netns = f"shim-{self.hash}"
+        self.veth = f"shv{self.hash}"
+        self.cgroup_parent = f"/shim-{self.hash}"
+
+
+# ---------------------------------------------------------------------------------------------
+# up
+
+
+def node_up(data_dir: Path, name: str, *, verbosity: int = 2, log=print,
+            wait_socket: float = 30.0) -> NodeState:
+    """Start containerd and the kubelet for node `name`; return once both processes run."""
+    _require_root()
+    _check_prerequisites()
+    paths = NodePaths(data_dir, name)
+    pki_dir = paths.data_dir / "pki"
+    admin_kubeconfig = paths.data_dir / "admin.kubeconfig"
+    if not (pki_dir / "ca.key").exists() or not admin_kubeconfig.exists():
+        raise NodeError(f"no control plane in {paths.data_dir}: start `shim up --data-dir {data_dir}` first")
+    if paths.state_file.exists():
+        old = _load_state(paths)
+        if old and any(_alive(p) for p in old.pids.values()):
+            raise NodeError(f"node {name} is already up (see {paths.state_file}); "
+                            f"`shim node down --name {name}` first")
+        node_down(data_dir, name, log=lambda *_: None)
+    for d in (paths.root, paths.pki, paths.logs, paths.containerd_root, paths.cni_conf_dir,
+              paths.cni_ipam_dir, paths.kubelet_root, paths.pod_logs, paths.manifests, paths.run):
+        d.mkdir(parents=True, exist_ok=True)
+
+    server = yaml.safe_load(admin_kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    index = _allocate_index(paths)
+    host_ip, node_ip = f"10.200.{index}.1", f"10.200.{index}.2"
+    state = NodeState(
+        name=name, data_dir=str(paths.data_dir), hash=paths.hash, index=index, netns=paths.netns,
+        veth=paths.veth, host_ip=host_ip, node_ip=node_ip, pod_cidr=f"10.244.{index}.0/24",
+        cgroup_parent=paths.cgroup_parent, run_dir=str(paths.run),
+        containerd_socket=str(paths.containerd_socket), server=server, debug=verbosity >= 5)
+    _save_state(paths, state)      # so that `down` can clean up a half-finished `up`
+
+    _setup_network(state)
+    _setup_cgroups(state)
+    server_for_node, tls_server_name = _api_endpoint(paths, state)
+
+    pki = Pki.at(pki_dir)
+    _write_credentials(paths, pki, state, server_for_node, tls_server_name)
+    _write_containerd_config(paths, state)
+    _write_cni_config(paths, state)
+    _write_kubelet_config(paths, state)
+
+    state.logs["containerd"] = str(paths.logs / "containerd.log")
+    state.pids["containerd"] = _spawn(
+        ["nsenter", f"--net=/run/netns/{paths.netns}", "--", "containerd",
+         "--config", str(paths.containerd_config)], paths.logs / "containerd.log")
+    _save_state(paths, state)
+    _wait_for_socket(paths, state, wait_socket)
+    import_images(_ctr(paths), install.images_dir())
+
+    kubelet = install.binary("kubelet")
+    if not kubelet.exists():
+        raise NodeError(f"{kubelet} missing: run `shim node install`")
+    state.logs["kubelet"] = str(paths.logs / "kubelet.log")
+    state.pids["kubelet"] = _spawn(
+        ["nsenter", f"--net=/run/netns/{paths.netns}", "--", str(kubelet),
+         f"--config={paths.kubelet_config}", f"--kubeconfig={paths.kubeconfig}",
+         f"--root-dir={paths.kubelet_root}", f"--cert-dir={paths.pki}",
+         f"--hostname-override={name}", f"--node-ip={node_ip}", f"--v={verbosity}"],
+        paths.logs / "kubelet.log")
+    _save_state(paths, state)
+    log(f"node {name}: containerd pid {state.pids['containerd']}, kubelet pid {state.pids['kubelet']}, "
+        f"node IP {node_ip}, pods {state.pod_cidr}")
+    log(f"node {name}: logs {paths.logs}/containerd.log and {paths.logs}/kubelet.log")
+    return state
+
+
+def _api_endpoint(paths: NodePaths, state: NodeState) -> tuple[str, str | None]:
+    """The server URL the kubelet uses from inside its namespace (plus a TLS server name)."""
+    url = urlparse(state.server)
+    host = url.hostname or "127.0.0.1"
+    port = url.port or 443
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        return state.server, None
+    state.logs["forwarder"] = str(paths.logs / "apiserver-forward.log")
+    state.pids["forwarder"] = _spawn(
+        ["socat", f"TCP-LISTEN:{port},bind={state.host_ip},fork,reuseaddr",
+         f"TCP:{host}:{port}"], paths.logs / "apiserver-forward.log")
+    _save_state(paths, state)
+    return f"https://{state.host_ip}:{port}", "localhost"
+
+
+# -- network ----------------------------------------------------------------------------------
+
+def _allocate_index(paths: NodePaths) -> int:
+    """The smallest i in 1..250 whose 10.200.i.1 is on no interface of this host."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUN_DIR / "alloc.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        used = set()
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            parts = line.split()
+            if "inet" in parts:
+                addr = parts[parts.index("inet") + 1].split("/")[0]
+                if addr.startswith("10.200."):
+                    used.add(int(addr.split(".")[2]))
+        reserved = RUN_DIR / "reserved"
+        reserved.mkdir(exist_ok=True)
+        for f in reserved.iterdir():
+            try:
+                if f.name != paths.hash and subprocess.run(
+                        ["ip", "netns", "pids", f"shim-{f.name}"], capture_output=True).returncode == 0:
+                    used.add(int(f.read_text()))
+            except ValueError:
+                pass
+        for i in range(1, 251):
+            if i not in used:
+                (reserved / paths.hash).write_text(str(i))
+                return i
+    raise NodeError("no free node index in 10.200.1-250.0/24")
+
+
+def _setup_network(s: NodeState) -> None:
+    ns = s.netns
+    _run(["ip", "netns", "add", ns])
+    _run(["ip", "link", "add", s.veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+    _run(["ip", "addr", "add", f"{s.host_ip}/24", "dev", s.veth])
+    _run(["ip", "link", "set", s.veth, "up"])
+    _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    _run(["ip", "-n", ns, "addr", "add", f"{s.node_ip}/24", "dev", "eth0"])
+    _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    _run(["ip", "-n", ns, "route", "add", "default", "via", s.host_ip])
+    _run(["ip", "route", "replace", s.pod_cidr, "via", s.node_ip])
+    _run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+    _run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], check=False)
+    # br_netfilter makes bridged pod traffic visible to iptables (kube-proxy); best effort.
+    _run(["modprobe", "br_netfilter"], check=False)
+
+
+def _teardown_network(s: NodeState) -> None:
+    _run(["ip", "route", "del", s.pod_cidr], check=False)
+    _run(["ip", "link", "del", s.veth], check=False)
+    _run(["ip", "netns", "del", s.netns], check=False)
+    (RUN_DIR / "reserved" / s.hash).unlink(missing_ok=True)
+
+
+# -- cgroups ----------------------------------------------------------------------------------
+
+def _cgroup_dirs(parent: str) -> list[Path]:
+    """The node's cgroup parent in every mounted hierarchy (v1 controllers and unified)."""
+    dirs = []
+    if (CGROUP_ROOT / "cgroup.controllers").exists():      # pure v2
+        return [CGROUP_ROOT / parent.lstrip("/")]
+    for h in sorted(CGROUP_ROOT.iterdir()):
+        if h.is_dir() and not h.is_symlink() and (h / "cgroup.procs").exists():
+            dirs.append(h / parent.lstrip("/"))
+    return dirs
+
+
+def _setup_cgroups(s: NodeState) -> None:
+    for d in _cgroup_dirs(s.cgroup_parent):
+        d.mkdir(exist_ok=True)
+        if d.parent.name == "cpuset" or (d.parent / "cpuset.cpus").exists() and not (
+                CGROUP_ROOT / "cgroup.controllers").exists():
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                if (d / f).exists() and not (d / f).read_text().strip():
+                    (d / f).write_text((d.parent / f).read_text())
+
+
+def _teardown_cgroups(s: NodeState) -> None:
+    dirs = _cgroup_dirs(s.cgroup_parent)
+    for _ in range(20):
+        pids = set()
+        for d in dirs:
+            if d.exists():
+                for procs in d.rglob("cgroup.procs"):
+                    try:
+                        pids.update(int(p) for p in procs.read_text().split())
+                    except OSError:
+                        pass
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    for d in dirs:
+        if d.exists():
+            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                _rmdir(sub)
+            _rmdir(d)
+
+
+def _rmdir(d: Path) -> None:
+    for _ in range(10):
+        try:
+            d.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+# -- files ------------------------------------------------------------------------------------
+
+def _write_credentials(paths: NodePaths, pki: Pki, s: NodeState, server: str,
+                       tls_server_name: str | None) -> None:
+    ca = pki.ca_pem
+    (paths.pki / "ca.crt").write_bytes(ca)
+    cert, key = pki.issue_client_cert(f"system:node:{s.name}", ["system:nodes"])
+    write_kubeconfig(paths.kubeconfig, server=server, ca_pem=ca, cert_pem=cert, key_pem=key,
+                     user=f"system:node:{s.name}", cluster="shim", context="shim")
+    if tls_server_name:
+        cfg = yaml.safe_load(paths.kubeconfig.read_text())
+        cfg["clusters"][0]["cluster"]["tls-server-name"] = tls_server_name
+        paths.kubeconfig.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    scert, skey = pki.issue_serving_cert(f"system:node:{s.name}", [s.name], [s.node_ip])
+    (paths.pki / "kubelet.crt").write_bytes(scert)
+    (paths.pki / "kubelet.key").write_bytes(skey)
+    os.chmod(paths.pki / "kubelet.key", 0o600)
+
+
+def _write_containerd_config(paths: NodePaths, s: NodeState) -> None:
+    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    paths.containerd_config.write_text(f"""\
+version = 2
+root = "{paths.containerd_root}"
+state = "{paths.containerd_state}"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = "{paths.containerd_socket}"
+
+[ttrpc]
+  address = "{paths.containerd_socket}.ttrpc"
+
+[debug]
+  address = ""
+  level = "{"debug" if s.debug else "info"}"
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{paths.containerd_root}/opt"
+
+[{cri}]
+  sandbox_image = "{PAUSE_IMAGE}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  disable_apparmor = true
+  restrict_oom_score_adj = {"false" if _has_cap_sys_resource() else "true"}
+  disable_hugetlb_controller = true
+  tolerate_missing_hugetlb_controller = true
+
+[{cri}.containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+  discard_unpacked_layers = false
+
+[{cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[{cri}.containerd.runtimes.runc.options]
+  SystemdCgroup = false
+
+[{cri}.cni]
+  bin_dir = "{CNI_BIN_DIR}"
+  conf_dir = "{paths.cni_conf_dir}"
+  max_conf_num = 1
+""")
+
+
+def _has_cap_sys_resource() -> bool:
+    """Without CAP_SYS_RESOURCE (some sandboxes drop it even for root) no process may lower
+    its oom_score_adj, and runc fails every pod sandbox (kubelet asks for -998) with
+    "can't get final child's PID from pipe: EOF"; containerd then has to clamp the scores."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) & (1 << 24))
+    except (OSError, ValueError):
+        pass
+    return True
+
+
+def _write_cni_config(paths: NodePaths, s: NodeState) -> None:
+    conf = {
+        "cniVersion": "0.4.0",
+        "name": "shim",
+        "plugins": [
+            {"type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": True,
+             "hairpinMode": True,
+             "ipam": {"type": "host-local", "dataDir": str(paths.cni_ipam_dir),
+                      "ranges": [[{"subnet": s.pod_cidr}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+    (paths.cni_conf_dir / "10-shim.conflist").write_text(json.dumps(conf, indent=2))
+
+
+def _write_kubelet_config(paths: NodePaths, s: NodeState) -> None:
+    nameservers = []
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver" and not parts[1].startswith("127."):
+                nameservers.append(parts[1])
+    except OSError:
+        pass
+    paths.resolv_conf.write_text("".join(f"nameserver {n}\n" for n in nameservers or ["8.8.8.8"]))
+    cfg = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "failCgroupV1": False,
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": s.cgroup_parent,
+        "containerRuntimeEndpoint": f"unix://{paths.containerd_socket}",
+        "contentType": "application/json",
+        "clusterDNS": [CLUSTER_DNS],
+        "clusterDomain": CLUSTER_DOMAIN,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True, "cacheTTL": "2m0s"},
+            "x509": {"clientCAFile": str(paths.pki / "ca.crt")},
+        },
+        "authorization": {"mode": "Webhook",
+                          "webhook": {"cacheAuthorizedTTL": "5m0s", "cacheUnauthorizedTTL": "30s"}},
+        "address": s.node_ip,
+        "port": s.kubelet_port,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": 10248,
+        "tlsCertFile": str(paths.pki / "kubelet.crt"),
+        "tlsPrivateKeyFile": str(paths.pki / "kubelet.key"),
+        "rotateCertificates": False,
+        "serverTLSBootstrap": False,
+        "failSwapOn": False,
+        "resolvConf": str(paths.resolv_conf),
+        "staticPodPath": str(paths.manifests),
+        "podLogsDir": str(paths.pod_logs),
+        "podCIDR": s.pod_cidr,
+        "evictionHard": {"memory.available": "50Mi", "nodefs.available": "1%",
+                         "nodefs.inodesFree": "1%", "imagefs.available": "1%"},
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "serializeImagePulls": False,
+        "protectKernelDefaults": False,
+        "makeIPTablesUtilChains": True,
+        "nodeStatusUpdateFrequency": "10s",
+        "nodeStatusReportFrequency": "1m0s",
+        "shutdownGracePeriod": "0s",
+    }
+    paths.kubelet_config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# down
+
+
+def node_down(data_dir: Path, name: str, *, log=print) -> bool:
+    """Stop node `name`'s processes and containers, unmount, delete its network state.
+
+    Returns False when there was nothing recorded for the node.
+    """
+    _require_root()
+    paths = NodePaths(data_dir, name)
+    state = _load_state(paths)
+    if state is None:
+        log(f"node {name}: not up ({paths.state_file} missing)")
+        return False
+    _stop(state.pids.get("kubelet"))
+    if paths.containerd_socket.exists() and _alive(state.pids.get("containerd")):
+        _remove_all_containers(paths)
+    _stop(state.pids.get("containerd"))
+    _stop(state.pids.get("forwarder"))
+    _kill_shims(paths)
+    _teardown_cgroups(state)
+    _unmount_under([paths.root, paths.run])
+    _cleanup_pod_netns(paths)
+    _teardown_network(state)
+    shutil.rmtree(paths.run, ignore_errors=True)
+    shutil.rmtree(paths.cni_ipam_dir, ignore_errors=True)
+    paths.state_file.unlink(missing_ok=True)
+    log(f"node {name}: down")
+    return True
+
+
+def _remove_all_containers(paths: NodePaths) -> None:
+    """Kill every task and delete every container in the k8s.io namespace (pods included).
+
+    Sandbox network namespaces are remembered first so they can be unmounted afterwards.
+    """
+    ctr = [*_ctr(paths), "-n", "k8s.io"]
+    ids = subprocess.run([*ctr, "containers", "ls", "-q"], capture_output=True, text=True).stdout.split()
+    netns = []
+    for cid in ids:
+        info = subprocess.run([*ctr, "containers", "info", cid], capture_output=True, text=True).stdout
+        try:
+            spec = json.loads(info).get("Spec") or {}
+            for ns in spec.get("linux", {}).get("namespaces", []):
+                if ns.get("type") == "network" and ns.get("path", "").startswith("/var/run/netns/"):
+                    netns.append(ns["path"])
+        except (ValueError, AttributeError):
+            pass
+    (paths.run / "pod-netns").write_text("\n".join(sorted(set(netns))))
+    for cid in ids:
+        subprocess.run([*ctr, "tasks", "kill", "-a", "-s", "SIGKILL", cid], capture_output=True)
+    for cid in ids:
+        for _ in range(20):
+            r = subprocess.run([*ctr, "tasks", "delete", "-f", cid], capture_output=True, text=True)
+            if r.returncode == 0 or "not found" in r.stderr:
+                break
+            time.sleep(0.1)
+        subprocess.run([*ctr, "containers", "delete", cid], capture_output=True)
+
+
+def _cleanup_pod_netns(paths: NodePaths) -> None:
+    f = paths.run / "pod-netns"
+    if not f.exists():
+        return
+    for p in f.read_text().split():
+        subprocess.run(["umount", p], capture_output=True)
+        Path(p).unlink(missing_ok=True)
+
+
+def _kill_shims(paths: NodePaths) -> None:
+    """containerd-shim processes of this node's containerd (they outlive containerd)."""
+    sock = str(paths.containerd_socket)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and b"containerd-shim" in cmd[0] and sock.encode() in cmd:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _unmount_under(prefixes: list[Path]) -> None:
+    prefixes = [str(p.resolve()) if p.exists() else str(p) for p in prefixes]
+    for _ in range(3):
+        targets = []
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            mnt = line.split()[4].replace("\\040", " ")
+            if any(mnt == p or mnt.startswith(p + "/") for p in prefixes):
+                targets.append(mnt)
+        if not targets:
+            return
+        for mnt in sorted(set(targets), key=lambda m: -m.count("/")):
+            if subprocess.run(["umount", mnt], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise NodeError("real nodes need root (network namespaces, cgroups, mounts)")
+
+
+def _check_prerequisites() -> None:
+    missing = [c for c in ("containerd", "runc", "ctr", "nsenter", "ip", "socat", "iptables")
+               if shutil.which(c) is None]
+    if not Path(CNI_BIN_DIR, "bridge").exists():
+        missing.append("CNI plugins")
+    if missing:
+        raise NodeError(f"missing {', '.join(missing)}: run `shim node install` (as root)")
+
+
+def _ctr(paths: NodePaths) -> list[str]:
+    return ["ctr", "--address", str(paths.containerd_socket)]
+
+
+def _spawn(cmd: list[str], log_path: Path) -> int:
+    with open(log_path, "ab") as lf:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
+                             start_new_session=True, close_fds=True)
+    return p.pid
+
+
+def _wait_for_socket(paths: NodePaths, state: NodeState, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(state.pids["containerd"]):
+            raise NodeError(f"containerd exited; see {state.logs['containerd']}")
+        if paths.containerd_socket.exists() and subprocess.run(
+                [*_ctr(paths), "version"], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.2)
+    raise NodeError(f"containerd did not answer on {paths.containerd_socket}; see {state.logs['containerd']}")
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _stop(pid: int | None, timeout: float = 10.0) -> None:
+    """SIGTERM the process group we started (nsenter execs, so the pid is the daemon), then KILL."""
+    if not pid or not _alive(pid):
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _run(cmd: list[str], check: bool = True) -> None:
+    if not check and shutil.which(cmd[0]) is None:
+        return
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise NodeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+
+
+def _save_state(paths: NodePaths, state: NodeState) -> None:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    tmp = paths.state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2))
+    os.replace(tmp, paths.state_file)
+
+
+def _load_state(paths: NodePaths) -> NodeState | None:
+    try:
+        return NodeState(**json.loads(paths.state_file.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def load_state(data_dir: Path, name: str) -> NodeState | None:
+    return _load_state(NodePaths(data_dir, name))

@@ -1,0 +1,1 @@
+"""Helper tools: installing and running etcd for tests, benchmarks and development."""
