@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 BENCH_ARGS ?=
 
-.PHONY: venv run test test-slow bench clean
+.PHONY: venv run test test-slow bench etcd clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ test-slow: venv
 bench: venv
 	$(BIN)/python bench/api_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/store_bench.py
+
+# Build (once) the pinned etcd server; tests and `bench --store etcd` also do it themselves.
+etcd: venv
+	scripts/install-etcd.sh
 
 clean:
 	rm -rf $(VENV) data/

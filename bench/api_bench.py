@@ -161,16 +161,25 @@ async def watch_latency(server: str, ctx: ssl.SSLContext, ns: str, watchers: int
             "watch_p99_ms": 1000 * lat[int(len(lat) * 0.99) - 1] if lat else None}
 
 
-def start_server() -> tuple[subprocess.Popen, Path]:
+def start_server(store: str = "sqlite") -> tuple[subprocess.Popen, Path, object]:
+    """`shim up` on a temp data dir; with store "etcd", on a fresh single-member etcd
+    (built by shim/tools/etcd_install.py) started here too. Returns (proc, kubeconfig, etcd)."""
     data = Path(tempfile.mkdtemp(prefix="shim-bench-"))
     port = 20000 + os.getpid() % 10000
+    extra, etcd = [], None
+    if store == "etcd":
+        sys.path.insert(0, str(ROOT))
+        from shim.tools.etcd_install import ensure_etcd
+        from shim.tools.etcd_process import EtcdMember
+        etcd = EtcdMember(ensure_etcd(), data / "etcd").start()
+        extra = ["--store", "etcd", "--etcd-endpoints", etcd.client_url]
     proc = subprocess.Popen([str(ROOT / ".venv/bin/shim"), "up", "--data-dir", str(data),
-                             "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING"],
+                             "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING", *extra],
                             stdout=subprocess.PIPE, cwd=ROOT)
     for line in proc.stdout:
         if b"serving" in line:
             break
-    return proc, data / "admin.kubeconfig"
+    return proc, data / "admin.kubeconfig", etcd
 
 
 if __name__ == "__main__":
@@ -180,10 +189,12 @@ if __name__ == "__main__":
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--watchers", type=int, default=1000)
     ap.add_argument("--events", type=int, default=20)
+    ap.add_argument("--store", choices=["sqlite", "etcd"], default="sqlite",
+                    help="backend of the server this starts (ignored with --kubeconfig)")
     args = ap.parse_args()
-    proc = None
+    proc = etcd = None
     if not args.kubeconfig:
-        proc, kc = start_server()
+        proc, kc, etcd = start_server(args.store)
         args.kubeconfig = str(kc)
     try:
         res = asyncio.run(main(args))
@@ -191,5 +202,8 @@ if __name__ == "__main__":
         if proc:
             proc.terminate()
             proc.wait()
+        if etcd:
+            etcd.stop()
+    res["store"] = args.store if proc else "external"
     res["machine"] = f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}"
     print(orjson.dumps(res, option=orjson.OPT_INDENT_2).decode())

@@ -27,7 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--leader-elect", default="auto", choices=["auto", "true", "false"],
                     help="run controllers only while holding the kube-system Lease "
                          "(auto: when the store can be shared, i.e. etcd)")
+    up.add_argument("--no-scheduler", action="store_true",
+                    help="do not run the scheduler (and node-condition tainter) in-process")
     up.add_argument("--log-level", default="INFO")
+    sched = sub.add_parser("scheduler", help="run the scheduler against an API server")
+    sched.add_argument("--kubeconfig", required=True, type=Path)
+    sched.add_argument("--scheduler-name", default="default-scheduler")
+    sched.add_argument("--percentage-of-nodes-to-score", type=int, default=0)
+    sched.add_argument("--taint-nodes-by-condition", action="store_true",
+                       help="also taint nodes whose Ready condition is False/Unknown")
+    sched.add_argument("--log-level", default="INFO")
     from shim.node.cli import add_node_parser
     add_node_parser(sub)
     etcd = sub.add_parser("etcd", help="etcd helpers")
@@ -35,12 +44,40 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "up":
         return _up(args)
+    if args.command == "scheduler":
+        return _scheduler(args)
     if args.command == "node":
         return args.node_func(args)
     if args.command == "etcd":
         from shim.tools.etcd_install import main as etcd_install
         return etcd_install([])
     return 2
+
+
+def _scheduler(args) -> int:
+    from shim.scheduler.run import run_standalone
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+
+    async def run() -> int:
+        task = asyncio.ensure_future(run_standalone(
+            str(args.kubeconfig), scheduler_name=args.scheduler_name,
+            percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
+            taint_nodes=args.taint_nodes_by_condition))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        return 0
+
+    return asyncio.run(run())
 
 
 def _up(args) -> int:
@@ -57,7 +94,8 @@ def _up(args) -> int:
                       "certfile": args.etcd_certfile, "keyfile": args.etcd_keyfile}
     leader_elect = {"auto": None, "true": True, "false": False}[args.leader_elect]
     cp = ControlPlane(args.data_dir, listen=args.listen, pki_dir=args.pki_dir, store=args.store,
-                      token_file=args.token_auth_file, store_opts=store_opts, leader_elect=leader_elect)
+                      token_file=args.token_auth_file, store_opts=store_opts, leader_elect=leader_elect,
+                      run_scheduler=not args.no_scheduler)
 
     async def run() -> int:
         stop = asyncio.Event()

@@ -37,7 +37,8 @@ class ControlPlane:
     def __init__(self, data_dir: Path, *, listen: str = "127.0.0.1:6443", pki_dir: Path | None = None,
                  store: str = "sqlite", token_file: Path | None = None, store_opts: dict | None = None,
                  compaction_interval: float = 300.0, bookmark_interval: float = 60.0,
-                 min_request_timeout: float = 1800.0, run_loops: bool = True):
+                 min_request_timeout: float = 1800.0, run_loops: bool = True,
+                 leader_elect: bool | None = None, run_scheduler: bool = True):
         self.data_dir = Path(data_dir)
         self.host, port = listen.rsplit(":", 1)
         self.host = self.host.strip("[]")
@@ -50,6 +51,18 @@ class ControlPlane:
         self.bookmark_interval = bookmark_interval
         self.min_request_timeout = min_request_timeout
         self.run_loops = run_loops
+        # Leader election (shim/leaderelection.py): on by default when the store can be
+        # shared by several replicas (etcd); the embedded store has one process by design.
+        self.leader_elect = leader_elect if leader_elect is not None else store != "sqlite"
+        # Loops that must run in one replica only: each is `async fn(api)`, run while this
+        # replica leads (or always, without leader election). Add the scheduler here.
+        self.leader_loops: list = [run_controllers]
+        # the node-condition tainter and the scheduler run as API clients of this process
+        from shim.scheduler.run import run_in_control_plane, run_node_condition_taints
+        self.leader_loops.append(lambda api: run_node_condition_taints(self))
+        if run_scheduler:
+            self.leader_loops.append(lambda api: run_in_control_plane(self))
+        self.elector = None
         self.kubeconfig_path = self.data_dir / "admin.kubeconfig"
         self._lock_fd: int | None = None
         self._runner: web.AppRunner | None = None
@@ -86,7 +99,12 @@ class ControlPlane:
         issuer.lookup = lambda ns, plural, name: self.api.core(plural).get_or_none(ns, name)
         authn.add_token_authenticator(issuer.authenticate)
         install_admission(self.api)
+        from shim.scheduler import admission as priority_admission
+        from shim.controllers import nodelifecycle
+        priority_admission.install(self.api)
+        nodelifecycle.install_admission(self.api)
         await self._bootstrap()
+        await priority_admission.ensure_system_priority_classes(self.api)
         app = build_app(self.api)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
                                      shutdown_timeout=5)
@@ -98,7 +116,7 @@ class ControlPlane:
             self.port = site._server.sockets[0].getsockname()[1]
         self._write_kubeconfig()
         if self.run_loops:
-            self._tasks.append(asyncio.create_task(run_controllers(self.api), name="controllers"))
+            self._tasks.append(asyncio.create_task(self._run_leader_loops(), name="controllers"))
             self._tasks.append(asyncio.create_task(self._compaction_loop(), name="compaction"))
         self.api.ready = True
 
@@ -159,7 +177,8 @@ class ControlPlane:
             if await nss.get_or_none("", name) is None:
                 try:
                     await nss.create("", {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": name}}, WriteOptions())
+                                          "metadata": {"name": name}},
+                                     WriteOptions(field_manager="kube-apiserver"))
                 except errors.ApiError as e:
                     if e.code != 409:
                         raise
@@ -172,10 +191,24 @@ class ControlPlane:
                                  "labels": {"component": "apiserver", "provider": "kubernetes"}},
                     "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"],
                              "ports": [{"name": "https", "port": 443, "protocol": "TCP",
-                                        "targetPort": self.port}]}}, WriteOptions())
+                                        "targetPort": self.port}]}},
+                    WriteOptions(field_manager="kube-apiserver"))
             except errors.ApiError as e:
                 if e.code != 409:
                     raise
+
+    async def _run_leader_loops(self) -> None:
+        async def lead():
+            await asyncio.gather(*(loop(self.api) for loop in self.leader_loops))
+        if not self.leader_elect:
+            return await lead()
+        from shim.leaderelection import LeaderElector
+        # Stable per data dir: a replica restarted on its own data dir (which the dir lock
+        # makes the only process using it) takes its lease back at once.
+        import hashlib
+        ident = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:10]
+        self.elector = LeaderElector(self.api, f"{local_hostname()}_{ident}")
+        await self.elector.run(lead)
 
     async def _compaction_loop(self) -> None:
         """Like kube-apiserver: every interval, compact to the revision seen one interval ago."""

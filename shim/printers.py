@@ -12,7 +12,6 @@ and the column descriptions here are our own.
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -1381,6 +1380,17 @@ register("storage.k8s.io", "volumeattachments", [
     col("Attached", "boolean", "Whether the attach has completed."),
     AGE(),
 ], _volumeattachment_row)
+
+
+# -- the scale subresource (autoscaling/v1 Scale) -----------------------------------------------
+
+SCALE = Printer([
+    col("Name", desc="Object name."),  # upstream gives this one no "name" format
+    col("Desired", "integer", "Replicas asked for."),
+    col("Available", "integer", "Replicas that exist."),
+    AGE(),
+], lambda o: [name_of(o), _i(_d(o.get("spec")).get("replicas")), _i(_d(o.get("status")).get("replicas")),
+              age_of(o)])
 
 
 # ============================================================================================

@@ -128,10 +128,8 @@ class Api:
         return sch
 
     async def server_side_apply(self, request, rs, ns, name, subresource, raw, wopts, to_view, from_view):
-        raise errors.ApiError(415, "UnsupportedMediaType",
-                              "the body of the request was in an unknown format - accepted media types include: "
-                              "application/json-patch+json, application/merge-patch+json, "
-                              "application/strategic-merge-patch+json")
+        from shim.api.apply import handle_apply
+        return await handle_apply(self, request, rs, ns, name, subresource, raw, wopts, to_view, from_view)
 
     # -- subresources -----------------------------------------------------------------------
     async def subresource(self, request: web.Request, info, rs: ResourceStore) -> web.StreamResponse:
@@ -171,7 +169,13 @@ class Api:
         from shim.api import server as srv
         to_view, from_view = scale_view(rs)
         if info.verb == "get":
-            return srv.json_response(to_view(await rs.get(ns, info.name)))
+            view = to_view(await rs.get(ns, info.name))
+            if srv._choose(request) == "table":
+                from shim.api import tables
+                from shim.printers import SCALE
+                return srv.json_response(tables.build_table(SCALE.columns, SCALE.rows([view], False), [view],
+                                                            request.query, None))
+            return srv.json_response(view)
         if info.verb == "update":
             body = await srv.read_body(request)
             wopts = WriteOptions.from_query(request.query)
@@ -183,7 +187,7 @@ class Api:
                 if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
                     raise errors.conflict(rs.info.plural, rs.info.group, info.name, errors.MODIFIED)
                 return from_view(body, current)
-            obj = await rs.patch_apply(ns, info.name, mutate, wopts, user=request["user"])
+            obj = await rs.patch_apply(ns, info.name, mutate, wopts, subresource="scale", user=request["user"])
             return srv.json_response(to_view(obj))
         if info.verb == "patch":
             return await srv.handle_patch(self, request, rs, ns, info.name, "scale", to_view, from_view)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 
 import orjson
 
-from shim.api import errors
+from shim.api import errors, managedfields
 from shim.api.objects import generate_name, now_rfc3339, rfc3339_after
 from shim.api.selectors import FieldSelector, LabelSelector, SelectorError, \
     parse_field_selector, parse_label_selector
@@ -93,6 +93,8 @@ class WriteOptions:
     dry_run: bool = False
     field_manager: str = ""
     field_validation: str = ""
+    # set by server-side apply, which records field ownership itself
+    server_side_apply: bool = False
 
     @classmethod
     def from_query(cls, q) -> "WriteOptions":
@@ -329,6 +331,7 @@ class ResourceStore:
             m["generation"] = 1
         else:
             m.pop("generation", None)
+        managedfields.track_create(self, obj, opts)
         self.strategy.prepare_for_create(obj)
         self.strategy.default(obj)
         errs = self.strategy.validate(obj)
@@ -390,7 +393,7 @@ class ResourceStore:
             _parse_rv(wanted_rv)
 
         async def mutate(old: dict | None) -> dict:
-            return obj
+            return orjson.loads(orjson.dumps(obj))  # each attempt starts from the request
         return await self._update_loop(namespace, name, mutate, opts, subresource, user,
                                        precondition_rv=wanted_rv)
 
@@ -435,6 +438,7 @@ class ResourceStore:
                                       f'{self.info.kind} "{name}" is invalid: metadata.resourceVersion: '
                                       f'Invalid value: 0: must be specified for an update')
             new = self._prepare_update(new, old, subresource)
+            managedfields.track_update(self, new, old, opts, subresource)
             if subresource not in TRUSTED_SUBRESOURCES:
                 errs = self.strategy.validate_update(new, old)
                 if errs:

@@ -17,7 +17,7 @@ import yaml
 from aiohttp import web
 
 from shim import version as shim_version
-from shim.api import discovery, errors, protobuf, tables
+from shim.api import discovery, errors, managedfields, protobuf, tables
 from shim.api.registry import DeleteOptions, ListOptions, ResourceStore, WriteOptions
 from shim.api.watch import EventCache, serve_watch
 from shim.auth.authn import Unauthenticated
@@ -153,6 +153,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     except Unauthenticated:
         raise errors.unauthorized() from None
     request["user"] = user
+    managedfields.USER_AGENT.set(request.headers.get("User-Agent", ""))
     info = parse_request_info(request.method, request.path, request.query)
     request["info"] = info
     attrs = Attributes(user=user, verb=info.verb, is_resource_request=info.is_resource,
@@ -270,6 +271,11 @@ async def handle_patch(api: "Api", request: web.Request, rs: ResourceStore, ns: 
     if ctype == "application/apply-patch+yaml":
         return await api.server_side_apply(request, rs, ns, name, subresource, raw, wopts,
                                            to_view, from_view)
+    if "force" in q and ctype in ("application/json-patch+json", "application/merge-patch+json",
+                                  "application/strategic-merge-patch+json"):
+        from shim.api import validation as v
+        raise errors.invalid("PatchOptions", "meta.k8s.io", "",
+                             [v.forbidden("force", "may not be specified for non-apply patch")])
     if ctype not in ("application/json-patch+json", "application/merge-patch+json",
                      "application/strategic-merge-patch+json"):
         raise errors.ApiError(415, "UnsupportedMediaType",

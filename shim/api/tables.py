@@ -34,8 +34,14 @@ def table_for(rs: "ResourceStore", objs: list[dict], query, list_meta: dict | No
     column definitions out, as upstream does for the watch events after the first.
     """
     strategy = rs.strategy
-    include = query.get("includeObject", "Metadata")
-    rows = strategy.table_rows(objs, list_meta is not None)
+    return build_table(strategy.table_columns, strategy.table_rows(objs, list_meta is not None),
+                       objs, query, list_meta, headers)
+
+
+def build_table(columns: list, rows: list, objs: list[dict], query, list_meta: dict | None,
+                headers: bool = True) -> dict:
+    """The Table for rows already computed ({"cells": ...}), with includeObject applied."""
+    include = check_table_options(query)
     for obj, row in zip(objs, rows):
         if include == "Object":
             row["object"] = obj
@@ -48,9 +54,19 @@ def table_for(rs: "ResourceStore", objs: list[dict], query, list_meta: dict | No
               if k in ("resourceVersion", "continue", "remainingItemCount") and v not in ("", None)}
     elif objs:
         md = {"resourceVersion": objs[0]["metadata"].get("resourceVersion", "")}
-    table = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": md,
-             "columnDefinitions": strategy.table_columns if headers else None, "rows": rows}
-    return table
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": md,
+            "columnDefinitions": columns if headers else None, "rows": rows}
+
+
+def check_table_options(query) -> str:
+    """The includeObject asked for ("Metadata" by default); 400 for any other value, as upstream."""
+    include = query.get("includeObject", "")
+    if include not in ("", "Metadata", "None", "Object"):
+        from shim.api import errors
+        value = include.replace("\\", "\\\\").replace('"', '\\"')
+        raise errors.bad_request(f'Unable to convert to Table as requested: includeObject: Invalid value: '
+                                 f'"{value}": must be \'Metadata\', \'Object\', \'None\', or empty')
+    return include or "Metadata"
 
 
 _watch_ids = itertools.count(1)
@@ -60,6 +76,7 @@ def watch_encoder(rs: "ResourceStore", query) -> tuple[Callable[[dict], bytes], 
     """An encoder for one table watch: the first event carries the column definitions,
     later ones leave them out (kubectl reuses the last ones). Its id is unique to the
     stream, since the encoded events depend on the stream's position."""
+    check_table_options(query)
     state = {"headers": True}
 
     def enc(obj: dict) -> bytes:

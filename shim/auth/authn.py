@@ -145,6 +145,14 @@ class Authenticator:
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if not der:
             return None
+        # Verified certificates are remembered (a signature check per request is costly);
+        # the validity window is still checked on every request.
+        cache = self.__dict__.setdefault("_verified_certs", {})
+        hit = cache.get(der)
+        if hit is not None:
+            if hit[0] <= dt.datetime.now(dt.timezone.utc) <= hit[1]:
+                return hit[2]
+            del cache[der]
         cert = x509.load_der_x509_certificate(der)
         if not any(_issued_by(cert, ca) for ca in self._client_cas):
             raise Unauthenticated("x509: certificate signed by unknown authority")
@@ -163,7 +171,11 @@ class Authenticator:
             return None
         orgs = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
         credential = "X509SHA256=" + hashlib.sha256(der).hexdigest()
-        return UserInfo(str(cns[0].value), groups=orgs, extra={CREDENTIAL_ID: (credential,)})
+        user = UserInfo(str(cns[0].value), groups=orgs, extra={CREDENTIAL_ID: (credential,)})
+        if len(cache) > 1024:
+            cache.clear()
+        cache[der] = (cert.not_valid_before_utc, cert.not_valid_after_utc, user)
+        return user
 
 
 class StaticTokens:

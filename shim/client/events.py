@@ -32,8 +32,10 @@ class EventRecorder:
         self.host = host or socket.gethostname()
         self.max_queued = max_queued
         self.senders = senders
-        self._queue: deque = deque()
-        self._wakeup = asyncio.Event()
+        # One queue per sender; an object's events always go to the same one, so a repeat
+        # is folded into the Event its predecessor created instead of racing it.
+        self._queues: list[deque] = [deque() for _ in range(senders)]
+        self._wakeups = [asyncio.Event() for _ in range(senders)]
         self._tasks: list[asyncio.Task] = []
         self._seen: OrderedDict = OrderedDict()  # (uid, type, reason, message) -> [name, ns, count]
         self.dropped = 0
@@ -41,7 +43,7 @@ class EventRecorder:
 
     def start(self) -> None:
         if not self._tasks:
-            self._tasks = [asyncio.create_task(self._send_loop(), name=f"events-{i}")
+            self._tasks = [asyncio.create_task(self._send_loop(i), name=f"events-{i}")
                            for i in range(self.senders)]
 
     async def stop(self) -> None:
@@ -56,35 +58,37 @@ class EventRecorder:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return sum(len(q) for q in self._queues)
 
     def event(self, obj: dict, etype: str, reason: str, message: str, action: str = "") -> None:
         """Record an event about `obj` (any object with metadata); never blocks."""
-        if len(self._queue) >= self.max_queued:
+        if self.pending >= self.max_queued:
             self.dropped += 1
             return
-        self._queue.append((obj, etype, reason, message, action))
-        self._wakeup.set()
+        i = hash((obj.get("metadata") or {}).get("uid")) % self.senders
+        self._queues[i].append((obj, etype, reason, message, action))
+        self._wakeups[i].set()
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until queued events are written (tests)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while (self._queue or self._inflight) and loop.time() < end:
+        while (self.pending or self._inflight) and loop.time() < end:
             await asyncio.sleep(0.02)
 
     _inflight = 0
 
-    async def _send_loop(self) -> None:
+    async def _send_loop(self, i: int) -> None:
+        queue, wakeup = self._queues[i], self._wakeups[i]
         while True:
-            if not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
+            if not queue:
+                wakeup.clear()
+                await wakeup.wait()
                 continue
             if self.pause is not None and self.pause():
                 await asyncio.sleep(0.05)
                 continue
-            item = self._queue.popleft()
+            item = queue.popleft()
             self._inflight += 1
             try:
                 await self._write(*item)

@@ -38,6 +38,7 @@ class Cache:
         self._affinity_nodes: set[str] = set()
         self._anti_affinity_nodes: set[str] = set()
         self.generation = 0
+        self.node_generation = 0  # changes with any node object (not with pods)
 
     # -- nodes ------------------------------------------------------------------------------
     @property
@@ -74,8 +75,11 @@ class Cache:
         ni = self.nodes.get(name)
         if ni is None:
             ni = self.nodes[name] = NodeInfo(name)
-        old_zone = (ni.labels.get(REGION_LABEL), ni.labels.get(ZONE_LABEL)) if ni.node is not None else None
         existed = ni.node is not None
+        if existed and _scheduling_view(ni.node) == _scheduling_view(node):
+            ni.node = node  # a heartbeat or another change no plugin reads: caches stay valid
+            return ni
+        old_zone = (ni.labels.get(REGION_LABEL), ni.labels.get(ZONE_LABEL)) if existed else None
         self._drop_images(ni)
         ni.set_node(node)
         for img in ni.images:
@@ -83,6 +87,7 @@ class Cache:
         if not existed or old_zone != (ni.labels.get(REGION_LABEL), ni.labels.get(ZONE_LABEL)):
             self._node_list = None
         self.generation += 1
+        self.node_generation += 1
         return ni
 
     def remove_node(self, name: str) -> None:
@@ -98,6 +103,7 @@ class Cache:
             del self.nodes[name]
         self._node_list = None
         self.generation += 1
+        self.node_generation += 1
 
     def _drop_images(self, ni: NodeInfo) -> None:
         for img in ni.images:
@@ -153,6 +159,23 @@ class Cache:
             self.assumed.discard(p.uid)
             self._unplace(p.uid)
 
+    def confirm(self, uid: str, pod: dict) -> bool:
+        """The informer reports an assumed pod bound where we assumed it, otherwise unchanged
+        (a binding sets only nodeName and the PodScheduled condition): keep its PodInfo."""
+        entry = self.pods.get(uid)
+        if entry is None or uid not in self.assumed:
+            return False
+        info, node_name = entry
+        md = pod.get("metadata") or {}
+        if (pod.get("spec") or {}).get("nodeName") != node_name or (md.get("labels") or {}) != info.labels or \
+                bool(md.get("deletionTimestamp")) != info.terminating:
+            return False
+        self.assumed.discard(uid)
+        info.pod = pod
+        info.node_name = node_name
+        info.resource_version = md.get("resourceVersion", "")
+        return True
+
     def is_assumed(self, uid: str) -> bool:
         return uid in self.assumed
 
@@ -194,3 +217,10 @@ class Cache:
     def default_selector(self, pod: PodInfo) -> LabelSelector:
         return default_selector(pod, self.services.get(pod.namespace, {}).values(),
                                 self.replication_controllers, self.replica_sets, self.stateful_sets)
+
+
+def _scheduling_view(node: dict) -> tuple:
+    """The parts of a Node the plugins read."""
+    md, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
+    return (md.get("labels"), spec.get("taints"), bool(spec.get("unschedulable")),
+            status.get("allocatable") or status.get("capacity"), status.get("images"))

@@ -12,6 +12,7 @@ The cycle is synchronous (it never awaits), so the cache it reads cannot change 
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from collections import Counter
 
 from shim.scheduler.plugins.base import (MAX_NODE_SCORE, SKIP, UNRESOLVABLE, UNSCHEDULABLE, CycleState,
@@ -19,9 +20,10 @@ from shim.scheduler.plugins.base import (MAX_NODE_SCORE, SKIP, UNRESOLVABLE, UNS
 from shim.scheduler.plugins.imagelocality import ImageLocality
 from shim.scheduler.plugins.interpodaffinity import InterPodAffinity
 from shim.scheduler.plugins.nodebasics import NodeAffinity, NodeName, NodePorts, NodeUnschedulable, TaintToleration
-from shim.scheduler.plugins.noderesources import NodeResourcesBalancedAllocation, NodeResourcesFit
+from shim.scheduler.plugins.noderesources import (NodeResourcesBalancedAllocation, NodeResourcesFit,
+                                                  balanced_allocation, least_allocated)
 from shim.scheduler.plugins.podtopologyspread import PodTopologySpread
-from shim.scheduler.types import NodeInfo, PodInfo
+from shim.scheduler.types import NodeInfo, PodInfo, normalized_image_name, tolerates
 
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
@@ -89,6 +91,12 @@ class Framework:
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self.rng = rng or random.Random()
         self.next_start = 0
+        self.fast_path = True
+        self.record_ties = False  # tests: remember the set of best-scored nodes
+        self.last_best: list[str] | None = None
+        self._key_ids: dict = {}
+        self._eligible_cache: dict = {}
+        self._key_epoch = 0
         self.node_name = NodeName()
         self.node_unschedulable = NodeUnschedulable()
         self.taint_toleration = TaintToleration()
@@ -137,7 +145,7 @@ class Framework:
         of the verdict of the filters that read only the node object)."""
         static = [pl.filter for pl in active if getattr(pl, "static", False)]
         dynamic = [pl.filter for pl in active if not getattr(pl, "static", False)]
-        key = pod.node_static_key()
+        key = self._key_id(pod.node_static_key())
         queue = self.queue
 
         def run_static(node: NodeInfo):
@@ -215,6 +223,7 @@ class Framework:
             d.prefilter_msg = st.message
             d.unschedulable_plugins.add(st.plugin)
             return [], d, active
+        state["_active_filters"] = active
         check = self.make_filter(state, pod, active)
         # A nominated node (after preemption) is tried first and alone.
         if pod.nominated_node:
@@ -273,6 +282,9 @@ class Framework:
 
     def select_host(self, nodes: list[NodeInfo], totals: list[int]) -> NodeInfo:
         """The best-scored node; ties broken at random (reservoir sampling, as upstream)."""
+        if self.record_ties:
+            top = max(totals)
+            self.last_best = sorted(n.name for n, t in zip(nodes, totals) if t == top)
         best = totals[0]
         chosen = nodes[0]
         ties = 1
@@ -291,6 +303,12 @@ class Framework:
         """Pick a node for the pod: (node, state, evaluated, feasible), or FitError."""
         if not self.cache.node_list:
             raise NoNodesAvailable()
+        if self.fast_path and self._simple(pod):
+            start = self.next_start
+            node = self._schedule_simple(pod)
+            if node is not None:
+                return node, CycleState(), 0, 0
+            self.next_start = start  # no node fits: the general path explains why
         state = CycleState()
         feasible, d, _ = self.find_nodes_that_fit(state, pod)
         if not feasible:
@@ -302,6 +320,150 @@ class Framework:
             return feasible[0], state, evaluated, 1
         totals = self.prioritize(state, pod, feasible)
         return self.select_host(feasible, totals), state, evaluated, len(feasible)
+
+
+    def _key_id(self, key) -> int:
+        """A small int standing for a (deep, slow to hash) cache key."""
+        ids = self._key_ids
+        i = ids.get(key)
+        if i is None:
+            if len(ids) > 100_000:
+                ids.clear()
+                for n in self.cache.nodes.values():
+                    n.static_cache.clear()
+                    n.score_cache.clear()
+            i = ids[key] = self._key_epoch
+            self._key_epoch += 1
+        return i
+
+    # -- the same algorithm, specialised for the common pod --------------------------------------
+    def _simple(self, pod: PodInfo) -> bool:
+        """Whether only node-local plugins have a say for this pod in this cluster: no ports,
+        no pod (anti-)affinity anywhere that could concern it, no topology spreading, no
+        image already on a node, no nominated pods, no node-name restriction."""
+        if pod.host_ports or pod.has_affinity_spec or pod.spread_constraints or pod.nominated_node:
+            return False
+        cache = self.cache
+        if cache.any_affinity or cache._anti_affinity_nodes:
+            return False
+        if self.queue is not None and self.queue.nominated:
+            return False
+        terms = pod.required_node_affinity.terms
+        if terms and any(t.fields for t in terms):
+            return False
+        if cache.image_nodes and any(normalized_image_name(i) in cache.image_nodes for i in pod.images):
+            return False
+        if not cache.default_selector(pod).empty:
+            return False
+        return True
+
+    def _eligible(self, pod: PodInfo, key: int):
+        """The nodes passing the node-only filters for pods shaped like `pod`, in node_list
+        order: (positions, [(position, node, PreferNoSchedule count, node affinity score)],
+        any non-zero score). Cached until a node object changes."""
+        gen = self.cache.node_generation
+        hit = self._eligible_cache.get(key)
+        if hit is not None and hit[0] == gen:
+            return hit[1]
+        static = [pl.filter for pl in (self.node_name, self.node_unschedulable, self.taint_toleration)]
+        if not pod.required_node_affinity.empty:
+            static.append(self.node_affinity.filter)
+        prefer_tols = [t for t in pod.tolerations if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"]
+        preferred = pod.preferred_node_terms
+        positions, entries = [], []
+        scored = False
+        for pos, node in enumerate(self.cache.node_list):
+            st = None
+            for f in static:
+                st = f(None, pod, node)
+                if st is not None:
+                    break
+            if st is not None:
+                continue
+            t = sum(1 for x in node.taints if x.get("effect") == "PreferNoSchedule"
+                    and not tolerates(prefer_tols, x)) if node.taints else 0
+            a = sum(w for w, term in preferred if term.matches(node.labels, node.name))
+            scored = scored or bool(t or a)
+            positions.append(pos)
+            entries.append((node, t, a))
+        result = (positions, entries, scored)
+        if len(self._eligible_cache) > 256:
+            self._eligible_cache.clear()
+        self._eligible_cache[key] = (gen, result)
+        return result
+
+    def _schedule_simple(self, pod: PodInfo) -> NodeInfo | None:
+        """Filters and scores as in the general path, reading the node-only verdicts from a
+        per-pod-shape list and resource scores from a per-node cache (valid while the node's
+        pods do not change)."""
+        all_nodes = self.cache.node_list
+        n = len(all_nodes)
+        want = self.num_feasible_nodes_to_find(n)
+        key = self._key_id(("simple", pod.node_static_key()))
+        positions, entries, scored = self._eligible(pod, key)
+        m = len(entries)
+        start = self.next_start % n
+        if m == 0:
+            self.next_start = (self.next_start + n) % n
+            return None
+        cpu, mem, eph, scalar = pod.req_cpu, pod.req_mem, pod.req_eph, pod.req_scalar
+        nz_cpu, nz_mem = pod.nz_cpu, pod.nz_mem
+        balanced = bool(cpu or mem)
+        class_key = self._key_id((nz_cpu, nz_mem, cpu, mem, balanced))
+        fit = self.fit.filter
+        feasible: list = []
+        scores: list[int] = []
+        j0 = bisect_left(positions, start)
+        last = j0
+        for j in range(j0, j0 + m):
+            entry = entries[j % m] if j >= m else entries[j]
+            node = entry[0]
+            if not (len(node.pods) < node.alloc_pods and scalar is None and cpu <= node.alloc_cpu - node.req_cpu
+                    and mem <= node.alloc_mem - node.req_mem and eph <= node.alloc_eph - node.req_eph):
+                if fit(None, pod, node) is not None:
+                    continue
+            if node.score_key == class_key and node.score_gen == node.generation:
+                score = node.score_val
+            else:
+                score = least_allocated(nz_cpu, nz_mem, node)
+                if balanced:
+                    score += balanced_allocation(cpu, mem, node)
+                node.score_key, node.score_gen, node.score_val = class_key, node.generation, score
+            feasible.append(entry)
+            scores.append(score)
+            if len(feasible) >= want:
+                last = j
+                break
+        else:
+            last = None
+        if last is None:
+            processed = n
+        else:
+            processed = (positions[last % m] - start) % n + 1
+        self.next_start = (self.next_start + processed) % n
+        if not feasible:
+            return None
+        if len(feasible) == 1:
+            return feasible[0][0]
+        if scored:
+            top = max(e[1] for e in feasible)
+            if top > 0:  # TaintToleration: reversed, weight 3 (all 100 when no node has such taints)
+                scores = [s + 3 * (MAX_NODE_SCORE - MAX_NODE_SCORE * e[1] // top) for s, e in zip(scores, feasible)]
+            if pod.preferred_node_terms:
+                top = max(e[2] for e in feasible)
+                if top > 0:  # NodeAffinity, weight 2
+                    scores = [s + 2 * (MAX_NODE_SCORE * e[2] // top) for s, e in zip(scores, feasible)]
+        return self._select_max([e[0] for e in feasible], scores)
+
+    def _select_max(self, nodes, scores):
+        best = max(scores)
+        if self.record_ties:
+            self.last_best = sorted(n.name for n, t in zip(nodes, scores) if t == best)
+        idx = [i for i, s in enumerate(scores) if s == best]
+        if len(idx) == 1:
+            return nodes[idx[0]]
+        # Upstream's reservoir sampling picks each tied node with equal probability.
+        return nodes[idx[int(self.rng.random() * len(idx))]]
 
 
 _MISSING = object()

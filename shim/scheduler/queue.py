@@ -50,6 +50,7 @@ class SchedulingQueue:
         self._backoff: list = []            # heap of (backoff_until, seq, uid)
         self._where: dict[str, str] = {}    # uid -> "active" | "backoff" | "unschedulable" | "gated" | "inflight"
         self._pods: dict[str, QueuedPod] = {}
+        self._unschedulable: dict[str, QueuedPod] = {}
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
         self.scheduling_cycle = 0
@@ -86,11 +87,13 @@ class SchedulingQueue:
         self._pods[info.uid] = qp
         self._track_nomination(info)
         if info.gated:
-            self._where[info.uid] = "gated"
+            self._set_where(info.uid, "gated")
             return
         self._push_active(qp)
 
-    def update(self, info: PodInfo) -> None:
+    def update(self, info: PodInfo, moved: bool = True) -> None:
+        """A pending pod changed; `moved` says whether beyond its status (only then may the
+        change let it fit, so only then does an unschedulable pod get another try)."""
         qp = self._pods.get(info.uid)
         if qp is None:
             self.add(info)
@@ -100,26 +103,36 @@ class SchedulingQueue:
         where = self._where.get(info.uid)
         if where == "gated" and not info.gated:
             self._push_active(qp)
-        elif where == "unschedulable":
-            # The pod itself changed (tolerations, labels, gates): worth another try.
+        elif where == "unschedulable" and moved:
             self._move(qp)
 
     def delete(self, uid: str) -> None:
         qp = self._pods.pop(uid, None)
         self._where.pop(uid, None)  # heap entries become stale and are skipped on pop
+        self._unschedulable.pop(uid, None)
         if qp is not None:
             self._untrack_nomination(uid)
+
+    def _set_where(self, uid: str, where: str | None) -> None:
+        if where is None:
+            self._where.pop(uid, None)
+        else:
+            self._where[uid] = where
+        if where == "unschedulable":
+            self._unschedulable[uid] = self._pods[uid]
+        else:
+            self._unschedulable.pop(uid, None)
 
     def _push_active(self, qp: QueuedPod) -> None:
         qp.seq = next(self._seq)
         heapq.heappush(self._active, (-qp.info.priority, qp.timestamp, qp.seq, qp.info.uid))
-        self._where[qp.info.uid] = "active"
+        self._set_where(qp.info.uid, "active")
         self._wakeup.set()
 
     def _push_backoff(self, qp: QueuedPod) -> None:
         qp.seq = next(self._seq)
         heapq.heappush(self._backoff, (qp.backoff_until, qp.seq, qp.info.uid))
-        self._where[qp.info.uid] = "backoff"
+        self._set_where(qp.info.uid, "backoff")
         self._wakeup.set()
 
     # -- popping ----------------------------------------------------------------------------------
@@ -149,7 +162,7 @@ class SchedulingQueue:
             qp = self._pods.get(uid)
             if qp is None or qp.seq != seq or self._where.get(uid) != "active":
                 continue
-            self._where[uid] = "inflight"
+            self._set_where(uid, "inflight")
             qp.attempts += 1
             self.scheduling_cycle += 1
             qp.cycle = self.scheduling_cycle
@@ -170,6 +183,7 @@ class SchedulingQueue:
         """The pod was scheduled (assumed): it leaves the queue."""
         self._pods.pop(uid, None)
         self._where.pop(uid, None)
+        self._unschedulable.pop(uid, None)
         self._untrack_nomination(uid)
 
     def requeue_unschedulable(self, qp: QueuedPod, plugins: set | None = None) -> None:
@@ -183,7 +197,7 @@ class SchedulingQueue:
             self._push_backoff(qp)
         else:
             qp.unschedulable_since = self.clock()
-            self._where[uid] = "unschedulable"
+            self._set_where(uid, "unschedulable")
 
     def requeue_backoff(self, qp: QueuedPod) -> None:
         """An error (not a verdict): retry after the backoff."""
@@ -209,11 +223,14 @@ class SchedulingQueue:
     # -- cluster events ---------------------------------------------------------------------------------
     def move_all_to_active_or_backoff(self, reason: str = "") -> None:
         """Something changed that may let unschedulable pods fit."""
+        self.move_for_plugins(None)
+
+    def move_for_plugins(self, plugins: set | None) -> None:
+        """Move the unschedulable pods rejected by one of `plugins` (None: all of them)."""
         now = self.clock()
-        for uid, where in list(self._where.items()):
-            if where != "unschedulable":
-                continue
-            self._move(self._pods[uid], now)
+        for qp in list(self._unschedulable.values()):
+            if plugins is None or not qp.unschedulable_plugins or qp.unschedulable_plugins & plugins:
+                self._move(qp, now)
         self.move_request_cycle = self.scheduling_cycle
 
     def _move(self, qp: QueuedPod, now: float | None = None) -> None:
@@ -230,9 +247,9 @@ class SchedulingQueue:
 
     def flush_unschedulable_leftover(self) -> None:
         now = self.clock()
-        for uid, where in list(self._where.items()):
-            if where == "unschedulable" and now - self._pods[uid].unschedulable_since > MAX_IN_UNSCHEDULABLE:
-                self._move(self._pods[uid], now)
+        for qp in list(self._unschedulable.values()):
+            if now - qp.unschedulable_since > MAX_IN_UNSCHEDULABLE:
+                self._move(qp, now)
 
     # -- nominated pods ------------------------------------------------------------------------------------
     def _track_nomination(self, info: PodInfo) -> None:

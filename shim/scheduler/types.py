@@ -336,7 +336,7 @@ class PodInfo:
 def _freeze(x):
     if isinstance(x, dict):
         return tuple(sorted((k, _freeze(v)) for k, v in x.items()))
-    if isinstance(x, list):
+    if isinstance(x, (list, tuple)):
         return tuple(_freeze(v) for v in x)
     return x
 
@@ -358,7 +358,7 @@ class NodeInfo:
         "name", "node", "labels", "taints", "unschedulable", "alloc_cpu", "alloc_mem", "alloc_eph",
         "alloc_pods", "alloc_scalar", "req_cpu", "req_mem", "req_eph", "req_scalar", "nz_cpu", "nz_mem",
         "pods", "pods_with_affinity", "pods_with_required_anti_affinity", "used_ports", "generation",
-        "static_cache", "images",
+        "static_cache", "score_cache", "images", "score_key", "score_gen", "score_val",
     )
 
     def __init__(self, name: str):
@@ -378,7 +378,9 @@ class NodeInfo:
         self.used_ports: dict[tuple[str, int], set] = {}
         self.generation = 0
         self.static_cache: dict = {}
+        self.score_cache: dict = {}
         self.images: dict[str, int] = {}
+        self.score_key = self.score_gen = self.score_val = -1
 
     def set_node(self, node: dict) -> None:
         self.node = node
@@ -471,6 +473,8 @@ class NodeInfo:
         c.used_ports = {k: set(v) for k, v in self.used_ports.items()}
         c.images = self.images
         c.static_cache = self.static_cache
+        c.score_cache = {}
+        c.score_key = c.score_gen = c.score_val = -1
         return c
 
 

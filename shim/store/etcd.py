@@ -33,6 +33,7 @@ Semantics, mapped onto etcd:
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 from urllib.parse import urlparse
@@ -64,7 +65,10 @@ _EQUAL, _GREATER = rpc.Compare.CompareResult.EQUAL, rpc.Compare.CompareResult.GR
 _MOD, _CREATE = rpc.Compare.CompareTarget.MOD, rpc.Compare.CompareTarget.CREATE
 _DELETE_EVENT = rpc.Event.EventType.DELETE
 _PROBE_KEY = b"\x00shim/revision-probe"   # never written: reading it costs nothing
-_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# Codes meaning "no (known) answer": etcd or the connection to it went away (a killed
+# member shows as UNAVAILABLE, CANCELLED, UNKNOWN "Stream removed" or INTERNAL RST_STREAM).
+_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+              grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
 
 
 class EtcdStore(Store):
@@ -74,6 +78,7 @@ class EtcdStore(Store):
       `https://host:port` or `host:port`). https, or any of cafile/certfile/keyfile, means
       TLS; certfile+keyfile is the client certificate.
     timeout: the deadline of every call, in seconds.
+    start_timeout: how long start() waits for etcd to answer before it gives up.
     watch_queue_limit: batches a watcher may leave unread before it is ended with
       CompactedError (its client relists rather than this process buffering without bound).
     """
@@ -82,7 +87,7 @@ class EtcdStore(Store):
 
     def __init__(self, endpoints: str | list[str] = "http://127.0.0.1:2379", *,
                  cafile: str | None = None, certfile: str | None = None, keyfile: str | None = None,
-                 timeout: float = 5.0, watch_queue_limit: int = 10_000):
+                 timeout: float = 5.0, watch_queue_limit: int = 10_000, start_timeout: float = 20.0):
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
@@ -100,6 +105,7 @@ class EtcdStore(Store):
         self._tls = tls
         self._cafile, self._certfile, self._keyfile = cafile, certfile, keyfile
         self.timeout = timeout
+        self.start_timeout = start_timeout
         self._watch_queue_limit = watch_queue_limit
         self._channels: list[grpc.aio.Channel | None] = [None] * len(self._targets)
         self._stubs: list[tuple | None] = [None] * len(self._targets)
@@ -118,7 +124,18 @@ class EtcdStore(Store):
         self._idle.set()
         self._started = True
         self._stream = _WatchStream(self)
-        await self.current_revision()          # fail early (UnavailableError) if unreachable
+        # wait a while for etcd (started alongside, or electing a leader), then give up
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout
+        while True:
+            try:
+                await self.current_revision()
+                break
+            except UnavailableError as e:
+                if loop.time() >= deadline:
+                    raise UnavailableError(f"etcd at {','.join(self._targets)} unreachable: {e}") from None
+                log.warning("waiting for etcd: %s", e)
+                await asyncio.sleep(0.5)
         await self._refresh_compact_revision()
 
     async def close(self) -> None:
@@ -209,7 +226,8 @@ class EtcdStore(Store):
         if self._closed or self._stream is None:
             w._end()
         elif start_revision and start_revision + 1 < self._compact_revision:
-            w._fail(CompactedError(start_revision, self._compact_revision))
+            w._finished = True
+            w._queue.put_nowait(CompactedError(start_revision, self._compact_revision))
         else:
             self._stream.add(w)
         return w
@@ -254,11 +272,11 @@ class EtcdStore(Store):
             ("grpc.initial_reconnect_backoff_ms", 200),
             ("grpc.min_reconnect_backoff_ms", 200),
             ("grpc.max_reconnect_backoff_ms", 1000),
-            # notice a dead member (no RST, e.g. a partition) on long-lived watch streams
-            ("grpc.keepalive_time_ms", 10_000),
-            ("grpc.keepalive_timeout_ms", 5_000),
+            # notice a dead member (no RST, e.g. a partition) on long-lived watch streams;
+            # kube-apiserver's values, well above etcd's 5 s minimum ping interval
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 0),
-            ("grpc.http2.max_pings_without_data", 0),
             ("grpc.enable_retries", 0),
         ]
         if not self._tls:
@@ -346,8 +364,6 @@ class EtcdStore(Store):
             return FutureRevisionError(revision, current)
         if code in _RETRYABLE:
             return UnavailableError(f"etcd: {code.name}: {details}")
-        if code == grpc.StatusCode.CANCELLED and self._closed:
-            return UnavailableError("etcd store is closed")
         return StoreError(f"etcd: {code.name}: {details}")
 
     async def _refresh_compact_revision(self) -> None:
@@ -418,12 +434,13 @@ _END = object()
 
 
 class EtcdWatch(Watch):
+    """One watch of the store: a subscriber of a _Feed (an etcd watch on its prefix)."""
+
     def __init__(self, store: EtcdStore, prefix: str, after: int):
         self._store = store
         self.prefix = prefix.encode()
-        self.requested = after           # exclusive start, as the contract has it
-        self.next_revision = after + 1   # etcd's inclusive start for (re-)creation
-        self.id = 0
+        self.after = after               # revision delivered through (exclusive start at first)
+        self.feed: _Feed | None = None
         self._queue: asyncio.Queue = asyncio.Queue()
         self._closed = False             # closed by its user: iteration ends at once
         self._finished = False           # no more items will be queued
@@ -445,7 +462,7 @@ class EtcdWatch(Watch):
             return
         self._closed = True
         if self._store._stream is not None:
-            self._store._stream.remove(self)
+            self._store._stream.unsubscribe(self)
         self._end()
 
     def request_progress(self) -> None:
@@ -453,11 +470,23 @@ class EtcdWatch(Watch):
             self._store._stream.request_progress(self)
 
     # -- fed by the stream ---------------------------------------------------------------
-    def _deliver(self, resp: WatchResponse) -> None:
+    def _deliver_events(self, resp: WatchResponse) -> None:
+        if self._finished or resp.revision <= self.after:
+            return
+        if resp.events[0].revision <= self.after:        # joined mid-batch: keep the newer part
+            resp = WatchResponse([e for e in resp.events if e.revision > self.after], resp.revision)
+        self.after = resp.revision
+        self._put(resp)
+
+    def _deliver_progress(self, revision: int) -> None:
         if self._finished:
             return
+        self.after = max(self.after, revision)
+        self._put(WatchResponse([], revision))
+
+    def _put(self, resp: WatchResponse) -> None:
         if self._queue.qsize() >= self._store._watch_queue_limit:
-            self._fail(CompactedError(self.next_revision - 1, self._store.compact_revision))
+            self._fail(CompactedError(self.after, self._store.compact_revision))
             return
         self._queue.put_nowait(resp)
 
@@ -466,7 +495,7 @@ class EtcdWatch(Watch):
             return
         self._finished = True
         if self._store._stream is not None:
-            self._store._stream.remove(self)
+            self._store._stream.unsubscribe(self)
         self._queue.put_nowait(err)
 
     def _end(self) -> None:
@@ -475,12 +504,55 @@ class EtcdWatch(Watch):
             self._queue.put_nowait(_END)
 
 
-class _WatchStream:
-    """The one bidirectional Watch RPC that carries every watch of a store."""
+class _Feed:
+    """One etcd watch on a prefix, shared by every store watch on that prefix that can join
+    it (as kube-apiserver's watch cache shares one etcd watch per resource).
 
-    def __init__(self, store: EtcdStore):
+    It keeps its most recent events: every event on the prefix with a revision in
+    (floor, next_revision) is in `recent`, so a watch starting at any revision >= floor
+    joins by replaying from there, synchronously, then gets the live events; one starting
+    below floor gets a feed of its own."""
+
+    def __init__(self, prefix: bytes, after: int, shared: bool, keep: int):
+        self.prefix = prefix
+        self.id = 0
+        self.next_revision = after + 1    # etcd's inclusive start for (re-)creation
+        self.floor = after
+        self.shared = shared
+        self.recent: collections.deque = collections.deque()
+        self.keep = keep
+        self.subscribers: set[EtcdWatch] = set()
+
+    def join(self, w: EtcdWatch) -> None:
+        for resp in self.recent:
+            if resp.revision > w.after:
+                w._deliver_events(resp)
+        w.feed = self
+        self.subscribers.add(w)
+
+    def deliver(self, resp: WatchResponse) -> None:
+        self.next_revision = resp.revision + 1
+        if self.shared:
+            self.recent.append(resp)
+            while len(self.recent) > self.keep:
+                self.floor = self.recent.popleft().revision
+        for w in list(self.subscribers):
+            w._deliver_events(resp)
+
+    def progressed(self, revision: int) -> None:
+        """Every event through revision has been delivered (nothing newer is buffered)."""
+        if revision >= self.next_revision:
+            self.next_revision = revision + 1
+
+
+class _WatchStream:
+    """The one bidirectional Watch RPC that carries every etcd watch (feed) of a store."""
+
+    def __init__(self, store: EtcdStore, keep: int = 1000):
         self.store = store
-        self.watches: dict[int, EtcdWatch] = {}
+        self.keep = keep
+        self.watches: dict[int, _Feed] = {}          # etcd watch id -> feed
+        self.shared: dict[bytes, _Feed] = {}         # prefix -> the feed new watches join
         self._next_id = 1
         self._send: asyncio.Queue | None = None      # requests for the stream now open
         self._task: asyncio.Task | None = None
@@ -494,21 +566,39 @@ class _WatchStream:
 
     # -- requests from watches -----------------------------------------------------------
     def add(self, w: EtcdWatch) -> None:
-        w.id = self._next_id
+        feed = self.shared.get(w.prefix)
+        if feed is not None and feed.floor <= w.after:
+            feed.join(w)
+            return
+        feed = _Feed(w.prefix, w.after, shared=feed is None, keep=self.keep)
+        if feed.shared:
+            self.shared[w.prefix] = feed
+        feed.join(w)
+        feed.id = self._next_id
         self._next_id += 1
-        self.watches[w.id] = w
+        self.watches[feed.id] = feed
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="etcd-watch-stream")
         elif self._send is not None:
-            self._send.put_nowait(self._create_request(w))
+            self._send.put_nowait(self._create_request(feed))
 
-    def remove(self, w: EtcdWatch) -> None:
-        if self.watches.pop(w.id, None) is not None and self._send is not None:
-            self._send.put_nowait(rpc.WatchRequest(
-                cancel_request=rpc.WatchCancelRequest(watch_id=w.id)))
+    def unsubscribe(self, w: EtcdWatch) -> None:
         for waiting in (self._progress_sent, self._progress_next):
             if w in waiting:
                 waiting.remove(w)
+        feed, w.feed = w.feed, None
+        if feed is None:
+            return
+        feed.subscribers.discard(w)
+        if not feed.subscribers:
+            self._drop(feed)
+
+    def _drop(self, feed: _Feed) -> None:
+        if self.shared.get(feed.prefix) is feed:
+            del self.shared[feed.prefix]
+        if self.watches.pop(feed.id, None) is not None and self._send is not None:
+            self._send.put_nowait(rpc.WatchRequest(
+                cancel_request=rpc.WatchCancelRequest(watch_id=feed.id)))
 
     def request_progress(self, w: EtcdWatch) -> None:
         if w in self._progress_sent or w in self._progress_next:
@@ -527,9 +617,11 @@ class _WatchStream:
 
     async def shutdown(self) -> None:
         self._stopping = True
-        for w in list(self.watches.values()):
-            w._end()
+        for feed in list(self.watches.values()):
+            for w in list(feed.subscribers):
+                w._end()
         self.watches.clear()
+        self.shared.clear()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -538,16 +630,16 @@ class _WatchStream:
                 pass
 
     # -- the stream ----------------------------------------------------------------------
-    def _create_request(self, w: EtcdWatch):
+    def _create_request(self, feed: _Feed):
         # etcd ignores progress requests while any watch on the stream starts beyond its
         # current revision, so never start beyond a revision known to exist; the events
         # below next_revision that this replays are dropped in _handle.
-        start = w.next_revision
+        start = feed.next_revision
         if start > 0:
             start = min(start, max(self.store._last_revision, 1))
         return rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
-            key=w.prefix or b"\x00", range_end=_prefix_end(w.prefix), start_revision=start,
-            prev_kv=True, watch_id=w.id))
+            key=feed.prefix or b"\x00", range_end=_prefix_end(feed.prefix), start_revision=start,
+            prev_kv=True, watch_id=feed.id))
 
     def _send_progress_request(self) -> None:
         """Ask etcd for progress. etcd drops the request (no answer, no error) while some
@@ -570,8 +662,8 @@ class _WatchStream:
         while not self._stopping:
             index = self._index = self.store._current
             send: asyncio.Queue = asyncio.Queue()
-            for w in sorted(self.watches.values(), key=lambda w: w.id):
-                send.put_nowait(self._create_request(w))
+            for feed in sorted(self.watches.values(), key=lambda f: f.id):
+                send.put_nowait(self._create_request(feed))
             self._progress_sent += self._progress_next
             self._progress_next = []
             self._send = send
@@ -620,27 +712,31 @@ class _WatchStream:
     def _handle(self, resp) -> None:
         wid = resp.watch_id
         if resp.events:
-            w = self.watches.get(wid)
-            if w is None:
+            feed = self.watches.get(wid)
+            if feed is None:
                 return
-            events = [_event(ev) for ev in resp.events if ev.kv.mod_revision >= w.next_revision]
+            events = [_event(ev) for ev in resp.events if ev.kv.mod_revision >= feed.next_revision]
             if events:
-                if events[-1].revision > self.store._last_revision:
-                    self.store._last_revision = events[-1].revision
-                w.next_revision = events[-1].revision + 1
-                w._deliver(WatchResponse(events, events[-1].revision))
+                rev = events[-1].revision
+                if rev > self.store._last_revision:
+                    self.store._last_revision = rev
+                feed.deliver(WatchResponse(events, rev))
             return
         if resp.canceled:
-            w = self.watches.pop(wid, None)
-            if w is None:
+            feed = self.watches.get(wid)
+            if feed is None:
                 return
+            self._drop(feed)
             if resp.compact_revision:
                 store = self.store
                 compacted = resp.compact_revision + 1          # see EtcdStore.compact
                 store._compact_revision = max(store._compact_revision, compacted)
-                w._fail(CompactedError(w.next_revision - 1, compacted))
+                err_for = lambda w: CompactedError(w.after, compacted)  # noqa: E731
             else:
-                w._fail(StoreError(f"etcd cancelled the watch: {resp.cancel_reason or 'no reason given'}"))
+                reason = resp.cancel_reason or "no reason given"
+                err_for = lambda w: StoreError(f"etcd cancelled the watch: {reason}")  # noqa: E731
+            for w in list(feed.subscribers):
+                w._fail(err_for(w))
             return
         if resp.created:
             return
@@ -648,18 +744,17 @@ class _WatchStream:
         rev = resp.header.revision
         if rev > self.store._last_revision:
             self.store._last_revision = rev
-        if wid == -1 or wid not in self.watches:
+        if wid != -1 and wid in self.watches:          # older etcd: one per watch
+            self.watches[wid].progressed(rev)
+            waiting = [w for w in self._progress_sent if w.feed is self.watches[wid]]
+            self._progress_sent = [w for w in self._progress_sent if w not in waiting]
+        else:
+            for feed in self.watches.values():
+                feed.progressed(rev)
             waiting, self._progress_sent = self._progress_sent, []
-        else:                                    # older etcd: one notification per watch
-            w = self.watches[wid]
-            if w not in self._progress_sent:
-                return
-            self._progress_sent.remove(w)
-            waiting = [w]
         for w in waiting:
-            if w.id in self.watches:
-                w.next_revision = max(w.next_revision, rev + 1)
-                w._deliver(WatchResponse([], rev))
+            if w.feed is not None:
+                w._deliver_progress(rev)
         if not self._progress_sent and self._progress_next:
             self._progress_sent, self._progress_next = self._progress_next, []
             self._progress_retry = 0.1

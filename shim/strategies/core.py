@@ -182,7 +182,43 @@ class PodStrategy(Strategy):
         ns, os_ = dict(new.get("spec") or {}), dict(old.get("spec") or {})
         if os_.get("nodeName") and ns.get("nodeName") != os_.get("nodeName"):
             return [v.invalid("spec.nodeName", ns.get("nodeName"), v.FIELD_IMMUTABLE_MESSAGE)]
-        for k in _POD_MUTABLE:
+        errs = []
+        # upstream ValidatePodUpdate: containers keep their count and change only the image
+        for key in ("containers", "initContainers"):
+            nc, oc = ns.get(key) or [], os_.get(key) or []
+            if len(nc) != len(oc):
+                return [v.forbidden(f"spec.{key}", "pod updates may not add or remove containers")]
+            for i, c in enumerate(nc):
+                image = c.get("image") if isinstance(c, dict) else None
+                if not image:
+                    errs.append(v.required(f"spec.{key}[{i}].image"))
+                elif image.strip() != image:
+                    errs.append(v.invalid(f"spec.{key}[{i}].image", image,
+                                          "must not have leading or trailing whitespace"))
+            ns[key] = [dict(c, image=o.get("image")) if isinstance(c, dict) and isinstance(o, dict) else c
+                       for c, o in zip(nc, oc)]
+            os_[key] = list(oc)
+        new_ads, old_ads = ns.get("activeDeadlineSeconds"), os_.get("activeDeadlineSeconds")
+        if new_ads is not None:
+            if not isinstance(new_ads, int) or new_ads < 0 or new_ads > 2**31 - 1:
+                return errs + [v.invalid("spec.activeDeadlineSeconds", new_ads,
+                                         f"must be between 0 and {2**31 - 1}, inclusive")]
+            if old_ads is not None and old_ads < new_ads:
+                return errs + [v.invalid("spec.activeDeadlineSeconds", new_ads,
+                                         "must be less than or equal to previous value")]
+        elif old_ads is not None:
+            errs.append(v.invalid("spec.activeDeadlineSeconds", None,
+                                  "must not update from a positive integer to nil value"))
+        # tolerations: only additions (tolerationSeconds of an existing one may change)
+        new_tol = [dict(t, tolerationSeconds=None) for t in ns.get("tolerations") or [] if isinstance(t, dict)]
+        for t in os_.get("tolerations") or []:
+            if isinstance(t, dict) and dict(t, tolerationSeconds=None) not in new_tol:
+                errs.append(v.forbidden("spec.tolerations",
+                                        "existing toleration can not be modified except its tolerationSeconds"))
+                break
+        if errs:
+            return errs
+        for k in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates"):
             ns.pop(k, None)
             os_.pop(k, None)
         if not os_.get("nodeName"):
@@ -282,6 +318,48 @@ class ServiceStrategy(Strategy):
             op = old_ports.get((p.get("port"), p.get("protocol", "TCP")))
             if op and "nodePort" in op and "nodePort" not in p and nspec.get("type") in ("NodePort", "LoadBalancer"):
                 p["nodePort"] = op["nodePort"]
+        _drop_type_dependent_fields(new, old)
+
+
+def _drop_type_dependent_fields(new: dict, old: dict) -> None:
+    """Upstream's service dropTypeDependentFields: on a type change, clear what the old type
+    needed (and the server may have filled in) when the client left it as it was."""
+    ospec, nspec = old.get("spec") or {}, new.get("spec") or {}
+    ot, nt = ospec.get("type", "ClusterIP"), nspec.get("type", "ClusterIP")
+    if ot != "ExternalName" and nt == "ExternalName":
+        if ospec.get("clusterIP") == nspec.get("clusterIP") and \
+                (ospec.get("clusterIPs") or []) == (nspec.get("clusterIPs") or []):
+            nspec.pop("clusterIP", None)
+            nspec.pop("clusterIPs", None)
+        for k in ("ipFamilies", "ipFamilyPolicy"):
+            if ospec.get(k) == nspec.get(k):
+                nspec.pop(k, None)
+
+    def node_ports(spec):
+        return {p.get("nodePort") for p in spec.get("ports") or [] if isinstance(p, dict) and p.get("nodePort")}
+    needs_np = ("NodePort", "LoadBalancer")
+    if ot in needs_np and nt not in needs_np and node_ports(nspec) <= node_ports(ospec):
+        for p in nspec.get("ports") or []:
+            if isinstance(p, dict):
+                p.pop("nodePort", None)
+
+    def needs_hc(spec):
+        return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
+    if needs_hc(ospec) and not needs_hc(nspec) and \
+            ospec.get("healthCheckNodePort") == nspec.get("healthCheckNodePort"):
+        nspec.pop("healthCheckNodePort", None)
+    if ot == "LoadBalancer" and nt != "LoadBalancer":
+        for k in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if ospec.get(k) == nspec.get(k):
+                nspec.pop(k, None)
+
+    def externally_accessible(spec, t):
+        return t in needs_np or (t == "ClusterIP" and bool(spec.get("externalIPs")))
+    if externally_accessible(ospec, ot) and not externally_accessible(nspec, nt) and \
+            ospec.get("externalTrafficPolicy") == nspec.get("externalTrafficPolicy"):
+        nspec.pop("externalTrafficPolicy", None)
+    if nt != "LoadBalancer" and isinstance(new.get("status"), dict):
+        new["status"]["loadBalancer"] = {}
 
 
 # -- nodes --------------------------------------------------------------------------------------

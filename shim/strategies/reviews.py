@@ -42,11 +42,10 @@ class TokenReviewStrategy(_ReviewStrategy):
 
     async def review(self, api, request, info, spec):
         from shim.api import errors
-        from shim.api import validation as v
         from shim.auth.authn import Unauthenticated
         token = spec.get("token")
         if not isinstance(token, str) or not token:
-            raise errors.invalid(self.kind, self.group, "", [v.required("spec.token")])
+            raise errors.bad_request("token is required for TokenReview in authentication")
         wanted = [a for a in (spec.get("audiences") or []) if isinstance(a, str)]
         try:
             user = await api.authenticator.authenticate_token(token)
@@ -82,15 +81,21 @@ class _AccessReview(_ReviewStrategy):
 
     async def review(self, api, request, info, spec):
         from shim.api import errors
+        from shim.api import validation as v
         from shim.auth.authz import Attributes
         ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
-        if bool(ra) == bool(nra):
-            raise errors.ApiError(
-                422, "Invalid", f"{self.kind}.authorization.k8s.io \"\" is invalid: spec.resourceAttributes: "
-                "Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes "
-                "must be specified", {"group": self.group, "kind": self.kind})
+        errs = []
+        if (ra is None) == (nra is None):
+            errs.append(v.invalid("spec", nra, "exactly one of nonResourceAttributes or "
+                                               "resourceAttributes must be specified"))
+        if self.kind != "SelfSubjectAccessReview" and not spec.get("user") and not spec.get("groups"):
+            errs.append(v.invalid("spec.user", spec.get("user") or "",
+                                  "at least one of user or group must be specified"))
+        if errs:
+            raise errors.invalid(self.kind, self.group, "", errs)
+        ra, nra = ra or {}, nra or {}
         user = self.subject(request, info, spec)
-        if ra:
+        if spec.get("resourceAttributes") is not None:
             ns = ra.get("namespace") or ""
             if self.kind == "LocalSubjectAccessReview":
                 ns = info.namespace

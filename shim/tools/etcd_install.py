@@ -70,7 +70,8 @@ def ensure_etcd(*, quiet: bool = False) -> Path:
     path = binary_path()
     if path.exists():
         return path
-    go = shutil.which("go")
+    go = shutil.which("go") or next((p for p in ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
+                                     if shutil.which(p)), None)
     if go is None:
         raise MissingPrerequisite("Go is not installed: it is needed to build etcd "
                                   f"{pinned_version()} (or set SHIM_ETCD_BINARY)")

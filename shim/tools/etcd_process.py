@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -30,6 +31,9 @@ class EtcdMember:
     initial_cluster: str = ""          # "name=http://127.0.0.1:port,..." ("" = just this one)
     cluster_state: str = "new"
     extra_args: list = field(default_factory=list)
+    tls: tuple | None = None           # (ca, cert, key, client_cert, client_key): serve clients
+                                       # over TLS, requiring client certificates signed by ca;
+                                       # the client pair is what the health check uses
     proc: subprocess.Popen | None = None
 
     def __post_init__(self):
@@ -38,7 +42,7 @@ class EtcdMember:
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
@@ -57,6 +61,10 @@ class EtcdMember:
                "--initial-cluster", cluster, "--initial-cluster-state", self.cluster_state,
                "--initial-cluster-token", "shim-test", "--log-level", "warn",
                "--heartbeat-interval", "50", "--election-timeout", "500", *self.extra_args]
+        if self.tls:
+            ca, cert, key = self.tls[:3]
+            cmd += ["--trusted-ca-file", str(ca), "--cert-file", str(cert), "--key-file", str(key),
+                    "--client-cert-auth"]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
@@ -75,8 +83,12 @@ class EtcdMember:
         raise RuntimeError(f"etcd {self.name} not healthy after {timeout}s:\n{self.tail()}")
 
     def healthy(self) -> bool:
+        ctx = None
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=str(self.tls[0]))
+            ctx.load_cert_chain(str(self.tls[3]), str(self.tls[4]))
         try:
-            with urllib.request.urlopen(self.client_url + "/health", timeout=1) as r:
+            with urllib.request.urlopen(self.client_url + "/health", timeout=1, context=ctx) as r:
                 return b'"health":"true"' in r.read()
         except OSError:
             return False

@@ -230,7 +230,8 @@ def test_node_cells():
             "spec": {"unschedulable": True},
             "status": {"conditions": [{"type": "MemoryPressure", "status": "False"},
                                       {"type": "Ready", "status": "False"}],
-                       "addresses": [{"type": "Hostname", "address": "h"}, {"type": "InternalIP", "address": "10.0.0.2"}],
+                       "addresses": [{"type": "Hostname", "address": "h"},
+                                     {"type": "InternalIP", "address": "10.0.0.2"}],
                        "nodeInfo": {"kubeletVersion": "v1.37.2", "kernelVersion": "6.1", "architecture": "arm64"}}}
     assert row("", "nodes", node)[1:] == ["NotReady,SchedulingDisabled", "control-plane,edge", "5s", "v1.37.2",
                                           "10.0.0.2", "<none>", "<unknown>", "6.1 (arm64)", "<unknown>"]
@@ -345,7 +346,8 @@ def test_misc_kinds():
     hpa = {"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 5, "metrics": [
         {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}},
         {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "1k"}}},
-        {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "1Gi"}}}]},
+        {"type": "Resource", "resource": {"name": "memory",
+                                          "target": {"type": "AverageValue", "averageValue": "1Gi"}}}]},
         "status": {"currentReplicas": 2, "currentMetrics": [
             {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 12}}}]}}
     assert row("autoscaling", "horizontalpodautoscalers", hpa)[1:6] == \

@@ -23,7 +23,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 
 from .rawhttp import Raw
@@ -198,6 +197,10 @@ def test_apply_create_then_reapply_with_changes(kubectl, namespace):
     assert kubectl("annotate", "deploy", "web", "note=keep", "-n", ns).strip() == \
         "deployment.apps/web annotated"
     assert kubectl("scale", "deploy", "web", "--replicas=2", "-n", ns).strip() == "deployment.apps/web scaled"
+    out = kubectl("patch", "deploy", "web", "-n", ns, "-p",
+                  '{"spec":{"template":{"spec":{"nodeSelector":{"disk":"ssd"},'
+                  '"containers":[{"name":"web","env":[{"name":"EXTRA","value":"x"}]}]}}}}')
+    assert out.strip() == "deployment.apps/web patched"
 
     out = kubectl("apply", "-f", "-", input=DEPLOY_V2.format(ns=ns))
     assert out.strip() == "deployment.apps/web configured"
@@ -217,8 +220,11 @@ def test_apply_create_then_reapply_with_changes(kubectl, namespace):
     assert cs["sidecar"]["image"] == "busybox:1.37"
     assert cs["logger"]["image"] == "fluentbit:3"
     assert cs["logger"]["imagePullPolicy"] == "IfNotPresent"  # defaulted on the new container
-    assert cs["web"]["env"] == [{"name": "C", "value": "3"}, {"name": "A", "value": "1"},
-                                {"name": "D", "value": "4"}]
+    # B (in the last applied manifest) is gone; EXTRA (someone else's) stays -- first, where
+    # the strategic merge patch put it (checked against upstream's strategicpatch package)
+    assert cs["web"]["env"] == [{"name": "EXTRA", "value": "x"}, {"name": "C", "value": "3"},
+                                {"name": "A", "value": "1"}, {"name": "D", "value": "4"}]
+    assert spec["nodeSelector"] == {"disk": "ssd"}
     assert cs["web"]["ports"] == [{"containerPort": 443, "name": "https", "protocol": "TCP"},
                                   {"containerPort": 80, "name": "http", "protocol": "TCP"}]
     assert cs["web"]["volumeMounts"] == [{"mountPath": "/etc/conf", "name": "conf"},
@@ -235,11 +241,40 @@ def test_apply_create_then_reapply_with_changes(kubectl, namespace):
         "deployment.apps/web configured"
     d3 = get_json(kubectl, "deploy", "web", "-n", ns)
     assert [c["name"] for c in d3["spec"]["template"]["spec"]["containers"]] == ["web", "sidecar"]
-    assert [e["name"] for e in containers_by_name(d3)["web"]["env"]] == ["A", "B", "C"]
+    assert [e["name"] for e in containers_by_name(d3)["web"]["env"]] == ["EXTRA", "A", "B", "C"]
     assert [v["name"] for v in d3["spec"]["template"]["spec"]["volumes"]] == ["data", "conf"]
     assert d3["spec"]["template"]["spec"]["volumes"][0]["emptyDir"] == {}
     assert d3["metadata"]["labels"] == {"app": "web", "tier": "frontend", "owner": "ops"}
     assert d3["spec"]["minReadySeconds"] == 5
+
+
+def test_apply_service_type_change(kubectl, namespace):
+    """NodePort -> ClusterIP by apply: the allocated node port and the external traffic
+    policy go (the server drops what only the old type needed), the cluster IP stays."""
+    ns = namespace
+    node_port = textwrap.dedent(f"""\
+        apiVersion: v1
+        kind: Service
+        metadata: {{name: svc, namespace: {ns}}}
+        spec:
+          type: NodePort
+          selector: {{app: svc}}
+          ports:
+          - {{name: http, port: 80, targetPort: 8080}}
+        """)
+    assert kubectl("apply", "-f", "-", input=node_port).strip() == "service/svc created"
+    s1 = get_json(kubectl, "svc", "svc", "-n", ns)
+    assert 30000 <= s1["spec"]["ports"][0]["nodePort"] <= 32767
+    assert s1["spec"]["externalTrafficPolicy"] == "Cluster"
+    cluster_ip = node_port.replace("  type: NodePort\n", "") + "  - {name: https, port: 443}\n"
+    assert kubectl("apply", "-f", "-", input=cluster_ip).strip() == "service/svc configured"
+    s2 = get_json(kubectl, "svc", "svc", "-n", ns)
+    assert s2["spec"]["type"] == "ClusterIP"
+    assert s2["spec"]["clusterIP"] == s1["spec"]["clusterIP"]
+    assert s2["spec"]["ports"] == [
+        {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080},
+        {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443}]
+    assert "externalTrafficPolicy" not in s2["spec"]
 
 
 def test_apply_switches_union_members_with_retain_keys(kubectl, namespace):
@@ -324,10 +359,10 @@ def test_diff_shows_changes_and_changes_nothing(kubectl, namespace):
     assert re.search(r"^[-+]\s+generation: ", out, re.M)  # the dry-run bumped it
     # a new object shows up whole
     extra = ("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: fresh, namespace: "
-             + ns + "}\ndata: {x: y}\n")
+             + ns + "}\ndata: {x: fresh-value}\n")
     p = kubectl.run("diff", "-f", "-", input=changed + extra, check=False)
     assert p.returncode == 1
-    assert re.search(r"^\+\s+x: y$", p.stdout, re.M)
+    assert re.search(r"^\+\s+x: fresh-value$", p.stdout, re.M)
     assert re.search(r"^\+\s+name: fresh$", p.stdout, re.M)
 
     after = get_json(kubectl, "deploy", "web", "-n", ns)
@@ -355,7 +390,8 @@ def test_server_dry_run_create_apply_patch_delete(kubectl, namespace):
     assert out.strip() == "configmap/dr configured (server dry run)"
     out = kubectl("patch", "cm", "dr", "-n", ns, "--type", "merge", "-p", '{"data":{"k":"p"}}',
                   "--dry-run=server")
-    assert out.strip() == "configmap/dr patched (server dry run)"
+    # kubectl patch names its operation after the dry-run suffix is set: no suffix
+    assert out.strip() == "configmap/dr patched"
     out = kubectl("label", "cm", "dr", "x=y", "-n", ns, "--dry-run=server")
     assert out.strip() == "configmap/dr labeled (server dry run)"
     out = kubectl("delete", "cm", "dr", "-n", ns, "--dry-run=server")
@@ -529,44 +565,85 @@ def test_patch_merge(kubectl, namespace):
     pod = get_json(kubectl, "pod", "pp", "-n", ns)
     assert pod["metadata"]["labels"] == {"app": "pp", "new": "1"}
     assert pod["spec"]["activeDeadlineSeconds"] == 600
-    # a merge patch replaces lists whole
+    # a merge patch replaces lists whole: adding a toleration keeps the others in the new list
+    pod = get_json(kubectl, "pod", "pp", "-n", ns)
+    tolerations = pod["spec"]["tolerations"] + [{"key": "k2", "operator": "Exists"}]
     out = kubectl("patch", "pod", "pp", "-n", ns, "--type", "merge",
-                  "-p", '{"spec":{"tolerations":[{"key":"k2","operator":"Exists"}]}}')
+                  "-p", json.dumps({"spec": {"tolerations": tolerations}}))
     assert out.strip() == "pod/pp patched"
     pod = get_json(kubectl, "pod", "pp", "-n", ns)
-    assert [t["key"] for t in pod["spec"]["tolerations"]] == ["k2"]
-    # ... which for containers is an invalid pod update (the list would lose a container)
+    assert [t["key"] for t in pod["spec"]["tolerations"]] == [t["key"] for t in tolerations]
+    # ... so a list without an existing toleration is an invalid pod update
+    p = kubectl.run("patch", "pod", "pp", "-n", ns, "--type", "merge",
+                    "-p", '{"spec":{"tolerations":[{"key":"k3","operator":"Exists"}]}}', check=False)
+    assert p.returncode == 1
+    assert ('The Pod "pp" is invalid: spec.tolerations: Forbidden: existing toleration can not be '
+            'modified except its tolerationSeconds') in p.stderr
+    # ... and so is a containers list that drops a container
     p = kubectl.run("patch", "pod", "pp", "-n", ns, "--type", "merge",
                     "-p", '{"spec":{"containers":[{"name":"main","image":"busybox:1.37"}]}}',
                     check=False)
     assert p.returncode == 1
-    assert 'Pod "pp" is invalid' in p.stderr
+    assert ('The Pod "pp" is invalid: spec.containers: Forbidden: pod updates may not add or remove '
+            'containers') in p.stderr
+    # activeDeadlineSeconds may only go down
+    p = kubectl.run("patch", "pod", "pp", "-n", ns, "--type", "merge",
+                    "-p", '{"spec":{"activeDeadlineSeconds":900}}', check=False)
+    assert p.returncode == 1
+    assert "must be less than or equal to previous value" in p.stderr
+    assert get_json(kubectl, "pod", "pp", "-n", ns)["spec"]["activeDeadlineSeconds"] == 600
 
 
 def test_patch_strategic(kubectl, namespace):
     ns = namespace
     kubectl("create", "-f", "-", input=POD.format(ns=ns))
-    # the default type is strategic: containers merge by name, env by name
+    # the default type is strategic: containers merge by name
     out = kubectl("patch", "pod", "pp", "-n", ns,
-                  "-p", '{"spec":{"containers":[{"name":"main","image":"busybox:1.37",'
-                        '"env":[{"name":"B","value":"20"},{"name":"C","value":"3"}]}]}}')
+                  "-p", '{"spec":{"containers":[{"name":"main","image":"busybox:1.37"}]}}')
     assert out.strip() == "pod/pp patched"
     pod = get_json(kubectl, "pod", "pp", "-n", ns)
     cs = containers_by_name(pod)
     assert list(cs) == ["main", "helper"]
     assert cs["main"]["image"] == "busybox:1.37"
     assert cs["helper"]["image"] == "busybox:1.36"
-    env = {e["name"]: e["value"] for e in cs["main"]["env"]}
-    assert env == {"A": "1", "B": "20", "C": "3"}
-    # directives: delete one env entry; replace the tolerations list
-    out = kubectl("patch", "pod", "pp", "-n", ns, "--type", "strategic",
-                  "-p", '{"spec":{"containers":[{"name":"main","env":[{"name":"A","$patch":"delete"}]}],'
-                        '"tolerations":[{"key":"k3","operator":"Exists"}]}}')
-    assert out.strip() == "pod/pp patched"
-    pod = get_json(kubectl, "pod", "pp", "-n", ns)
-    assert [e["name"] for e in containers_by_name(pod)["main"]["env"]] == ["B", "C"]
+    assert [e["name"] for e in cs["main"]["env"]] == ["A", "B"]
+    # a running pod's env is not mutable
+    p = kubectl.run("patch", "pod", "pp", "-n", ns,
+                    "-p", '{"spec":{"containers":[{"name":"main","env":[{"name":"C","value":"3"}]}]}}',
+                    check=False)
+    assert p.returncode == 1
+    assert 'The Pod "pp" is invalid: spec: Forbidden: pod updates may not change fields other than' in p.stderr
+    # env merges by name in a deployment's template
+    kubectl("create", "-f", "-", input=DEPLOY_V1.format(ns=ns))
+    out = kubectl("patch", "deploy", "web", "-n", ns,
+                  "-p", '{"spec":{"template":{"spec":{"containers":[{"name":"web",'
+                        '"env":[{"name":"B","value":"20"},{"name":"D","value":"4"}]}]}}}}')
+    assert out.strip() == "deployment.apps/web patched"
+    env = {e["name"]: e["value"] for e in containers_by_name(get_json(kubectl, "deploy", "web", "-n", ns))
+           ["web"]["env"]}
+    assert env == {"A": "1", "B": "20", "C": "3", "D": "4"}
+    # a $patch: delete directive removes one env entry
+    out = kubectl("patch", "deploy", "web", "-n", ns, "--type", "strategic",
+                  "-p", '{"spec":{"template":{"spec":{"containers":[{"name":"web","env":'
+                        '[{"name":"A","$patch":"delete"}]}],'
+                        '"tolerations":[{"key":"k3","operator":"Exists"}]}}}}')
+    assert out.strip() == "deployment.apps/web patched"
+    d = get_json(kubectl, "deploy", "web", "-n", ns)
+    # upstream's order: patch items keep their order, server-only items slot in by server order
+    assert [e["name"] for e in containers_by_name(d)["web"]["env"]] == ["B", "D", "C"]
     # tolerations have no merge key: the list is replaced
-    assert [t["key"] for t in pod["spec"]["tolerations"]] == ["k3"]
+    kubectl("patch", "deploy", "web", "-n", ns,
+            "-p", '{"spec":{"template":{"spec":{"tolerations":[{"key":"k4","operator":"Exists"}]}}}}')
+    d = get_json(kubectl, "deploy", "web", "-n", ns)
+    assert [t["key"] for t in d["spec"]["template"]["spec"]["tolerations"]] == ["k4"]
+    # $retainKeys / $setElementOrder as kubectl apply sends them, by hand
+    out = kubectl("patch", "deploy", "web", "-n", ns,
+                  "-p", '{"spec":{"strategy":{"$retainKeys":["type"],"type":"Recreate"},'
+                        '"template":{"spec":{"$setElementOrder/containers":[{"name":"sidecar"},{"name":"web"}]}}}}')
+    assert out.strip() == "deployment.apps/web patched"
+    d = get_json(kubectl, "deploy", "web", "-n", ns)
+    assert d["spec"]["strategy"] == {"type": "Recreate"}
+    assert [c["name"] for c in d["spec"]["template"]["spec"]["containers"]] == ["sidecar", "web"]
     # on a deployment, the template's labels merge as a map
     kubectl("create", "deployment", "spd", "--image=nginx", "-n", ns)
     kubectl("patch", "deploy", "spd", "-n", ns,
@@ -675,8 +752,8 @@ def test_describe_pod_with_event(kubectl, namespace):
     assert "node.kubernetes.io/not-ready:NoExecute op=Exists for 300s" in out
     events = section(out, "Events:")
     assert events[0].split() == ["Type", "Reason", "Age", "From", "Message"]
-    assert re.match(r"Warning\s+BackOff\s+\S+ \(x3 over \S+\)\s+e2e-test\s+Back-off pulling image for pp",
-                    events[2]), events
+    assert any(re.match(r"Warning\s+BackOff\s+\S+ \(x3 over \S+\)\s+e2e-test\s+Back-off pulling "
+                        r"image for pp$", e) for e in events[2:]), events
     assert not any("not mine" in e for e in events)
 
 
@@ -1082,7 +1159,7 @@ def test_version_skew_smoke(old_kubectl, namespace):
     assert "Server Version: v1.37." in out
     resources = k("api-resources").stdout
     rows = {ln.split()[0] for ln in resources.splitlines()[1:] if ln.strip()}
-    assert {"pods", "deployments", "configmaps", "namespaces", "customresourcedefinitions"} <= rows
+    assert {"pods", "deployments", "configmaps", "namespaces", "leases", "events"} <= rows
     assert "pods" in k("api-resources", "--api-group=", "-o", "name").stdout.split()
 
     manifest = textwrap.dedent(f"""\

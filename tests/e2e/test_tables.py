@@ -153,10 +153,17 @@ def _terminated(name="c", exit_code=0, reason="", restarts=0, **extra):
 
 
 def _set_pod_status(core, ns: str, name: str, status: dict) -> None:
-    pod = core.read_namespaced_pod(name, ns)
-    body = core.api_client.sanitize_for_serialization(pod)
-    body["status"] = status
-    core.replace_namespaced_pod_status(name, ns, body)
+    from kubernetes.client.rest import ApiException
+    for attempt in range(5):  # the scheduler may write the pod's status meanwhile
+        pod = core.read_namespaced_pod(name, ns)
+        body = core.api_client.sanitize_for_serialization(pod)
+        body["status"] = status
+        try:
+            core.replace_namespaced_pod_status(name, ns, body)
+            return
+        except ApiException as e:
+            if e.status != 409 or attempt == 4:
+                raise
 
 
 def test_pod_status_columns(kubectl, namespace, core):
@@ -267,6 +274,12 @@ def test_table_request_shapes(server, namespace, kubectl):
         assert t["rows"][0]["cells"][:2] == ["one", 1]
         assert t["metadata"]["resourceVersion"]
         assert (t["rows"][0].get("object") or {}).get("kind") == want
+    for path in (base + "/one", base, base + "?watch=1"):
+        bad = raw.get(path + ("&" if "?" in path else "?") + "includeObject=Everything",
+                      headers={"Accept": TABLE_ACCEPT})
+        assert bad.status == 400, (path, bad.body)
+        assert bad.json()["message"] == ('Unable to convert to Table as requested: includeObject: Invalid value: '
+                                         '"Everything": must be \'Metadata\', \'Object\', \'None\', or empty')
     lst = raw.get(base, headers={"Accept": TABLE_ACCEPT}).json()
     assert lst["kind"] == "Table" and "one" in [r["cells"][0] for r in lst["rows"]]
     assert lst["metadata"]["resourceVersion"]
@@ -396,6 +409,13 @@ def test_deployment_columns(kubectl, namespace, api_client):
     assert header == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
     assert [rows["web"][c] for c in header[1:4]] + [rows["web"][c] for c in header[5:]] == \
         ["1/2", "2", "1", "nginx,busybox", "nginx:1.27,busybox:1.36", "app=web"]
+
+    # the scale subresource prints its own table; the status subresource the deployment's
+    header, rows = get_table(kubectl, "deploy", "web", "-n", namespace, "--subresource=scale")
+    assert header == ["NAME", "DESIRED", "AVAILABLE", "AGE"]
+    assert [rows["web"]["DESIRED"], rows["web"]["AVAILABLE"]] == ["2", "2"]
+    header, rows = get_table(kubectl, "deploy", "web", "-n", namespace, "--subresource=status")
+    assert header == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"] and rows["web"]["READY"] == "1/2"
 
 
 def test_workload_columns(kubectl, namespace):

@@ -1,0 +1,1 @@
+"""The plugins of upstream's default scheduling profile (filters and scores)."""
