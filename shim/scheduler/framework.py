@@ -15,7 +15,7 @@ import random
 from bisect import bisect_left
 from collections import Counter
 
-from shim.scheduler.plugins.base import (MAX_NODE_SCORE, SKIP, UNRESOLVABLE, UNSCHEDULABLE, CycleState,
+from shim.scheduler.plugins.base import (MAX_NODE_SCORE, SKIP, CycleState,
                                          Status, unresolvable)
 from shim.scheduler.plugins.imagelocality import ImageLocality
 from shim.scheduler.plugins.interpodaffinity import InterPodAffinity
@@ -468,5 +468,4 @@ class Framework:
 
 _MISSING = object()
 
-__all__ = ["Framework", "FitError", "Diagnosis", "NoNodesAvailable", "fit_error_message", "MAX_NODE_SCORE",
-           "UNRESOLVABLE", "UNSCHEDULABLE"]
+__all__ = ["Framework", "FitError", "Diagnosis", "NoNodesAvailable", "fit_error_message"]

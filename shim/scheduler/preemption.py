@@ -11,7 +11,6 @@ retried once they are gone.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 

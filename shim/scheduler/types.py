@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from shim.api.quantity import Quantity
-from shim.api.selectors import (DOES_NOT_EXIST, EQUALS, EVERYTHING, EXISTS, GREATER_THAN, IN,
+from shim.api.selectors import (DOES_NOT_EXIST, EXISTS, GREATER_THAN, IN,
                                 LESS_THAN, NOT_IN, NOTHING, LabelSelector, Requirement,
                                 SelectorError, label_selector_from_object, new_requirement,
                                 selector_from_set)
@@ -22,7 +22,6 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 # Requests assumed for scoring when a container states none (upstream's non-zero defaults).
 DEFAULT_MILLI_CPU_REQUEST = 100
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
-DEFAULT_MAX_PODS = 110  # not used for filtering: a node without allocatable pods takes none
 
 CPU, MEMORY, EPHEMERAL, PODS = "cpu", "memory", "ephemeral-storage", "pods"
 
@@ -511,10 +510,6 @@ def untolerated_taint(taints, tolerations, effects=("NoSchedule", "NoExecute")) 
     return None
 
 
-def selector_or_everything(obj) -> LabelSelector:
-    return _selector(obj) if obj is not None else EVERYTHING
-
-
 __all__ = ["AffinityTerm", "NodeInfo", "PodInfo", "RequiredNodeAffinity", "NodeSelectorTerm",
            "pod_requests", "resource_list", "quantity_value", "tolerates", "untolerated_taint",
-           "HOSTNAME_LABEL", "ZONE_LABEL", "EQUALS"]
+           "HOSTNAME_LABEL", "ZONE_LABEL"]

@@ -377,7 +377,7 @@ data: {{greeting: bye}}
     assert kubectl("get", "cm", "alpha", "-n", namespace, "-o", "jsonpath={.data.greeting}") == "hello"
     out = kubectl("get", "cm", "-n", namespace, "-o",
                   'jsonpath={range .items[*]}{.metadata.name}={.data.greeting}{"\\n"}{end}')
-    assert out.splitlines() == ["alpha=hello", "beta=bye"]
+    assert [ln for ln in out.splitlines() if not ln.startswith(SYSTEM_CONFIGMAP)] == ["alpha=hello", "beta=bye"]
     out = kubectl("get", "cm", "-n", namespace, "-o",
                   "custom-columns=NAME:.metadata.name,COLOR:.metadata.labels.color,RV:.metadata.resourceVersion")
     rows = {r["NAME"]: r for r in table(out)}
@@ -386,7 +386,7 @@ data: {{greeting: bye}}
 
     # the default (server-side Table) output
     rows = table(kubectl("get", "cm", "-n", namespace))
-    assert [r["NAME"] for r in rows] == ["alpha", "beta"]
+    assert [r["NAME"] for r in rows if r["NAME"] != SYSTEM_CONFIGMAP] == ["alpha", "beta"]
     assert all(r["AGE"] for r in rows)
     wide = table(kubectl("get", "cm", "alpha", "-n", namespace, "--show-labels"))
     assert wide[0]["LABELS"] == "color=red"

@@ -7,7 +7,7 @@ node and pod shape.
 """
 from __future__ import annotations
 
-from shim.scheduler.plugins.base import SKIP, MAX_NODE_SCORE, Plugin, default_normalize, unresolvable, unschedulable
+from shim.scheduler.plugins.base import SKIP, Plugin, default_normalize, unresolvable, unschedulable
 from shim.scheduler.types import NodeInfo, PodInfo, tolerates, untolerated_taint
 
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
@@ -126,4 +126,4 @@ class NodePorts(Plugin):
         return None
 
 
-__all__ = ["NodeName", "NodeUnschedulable", "TaintToleration", "NodeAffinity", "NodePorts", "MAX_NODE_SCORE"]
+__all__ = ["NodeName", "NodeUnschedulable", "TaintToleration", "NodeAffinity", "NodePorts"]

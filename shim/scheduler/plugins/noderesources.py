@@ -8,8 +8,6 @@ LeastAllocated on "non-zero" requests (a container without a request counts as 1
 """
 from __future__ import annotations
 
-import math
-
 from shim.scheduler.plugins.base import MAX_NODE_SCORE, SKIP, Plugin, Status, UNRESOLVABLE, UNSCHEDULABLE
 from shim.scheduler.types import NodeInfo, PodInfo
 
@@ -120,4 +118,4 @@ def balanced_allocation(pod_cpu: int, pod_mem: int, node: NodeInfo) -> int:
 
 
 __all__ = ["NodeResourcesFit", "NodeResourcesBalancedAllocation", "insufficient_resources",
-           "least_allocated", "balanced_allocation", "math"]
+           "least_allocated", "balanced_allocation"]
