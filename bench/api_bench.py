@@ -174,7 +174,10 @@ def start_server(store: str = "sqlite") -> tuple[subprocess.Popen, Path, object]
         etcd = EtcdMember(ensure_etcd(), data / "etcd").start()
         extra = ["--store", "etcd", "--etcd-endpoints", etcd.client_url]
     proc = subprocess.Popen([str(ROOT / ".venv/bin/shim"), "up", "--data-dir", str(data),
-                             "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING", *extra],
+                             "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING",
+                             # the API server alone: with no nodes, an in-process scheduler would
+                             # answer every created pod with a status patch and an event
+                             "--no-scheduler", *extra],
                             stdout=subprocess.PIPE, cwd=ROOT)
     for line in proc.stdout:
         if b"serving" in line:

@@ -95,6 +95,7 @@ class ControlPlane:
                        min_request_timeout=self.min_request_timeout,
                        bookmark_interval=self.bookmark_interval)
         self.api.ca_pem = self.pki.ca_pem
+        self.api.pki = self.pki
         self.api.token_issuer = issuer = TokenIssuer.from_file(self.pki.sa_key)
         issuer.lookup = lambda ns, plural, name: self.api.core(plural).get_or_none(ns, name)
         authn.add_token_authenticator(issuer.authenticate)

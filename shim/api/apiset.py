@@ -47,6 +47,7 @@ class Api:
         self.ready = False
         self.token_issuer = None   # set by the control plane (service account tokens)
         self.ca_pem = b""
+        self.pki = None            # set by the control plane (kubelet client credentials)
         self.types = load_types()
         self.resources: dict[tuple[str, str, str], ResourceStore] = {}
         self.by_kind: dict[tuple[str, str], ResourceStore] = {}
@@ -140,6 +141,10 @@ class Api:
         verb = info.verb
         if verb not in sr.verbs and not (verb == "watch" and "watch" in sr.verbs):
             raise errors.method_not_allowed()
+        if sub in ("log", "exec", "attach", "portforward", "proxy") and rs.info.group == "" and \
+                rs.info.plural in ("pods", "nodes"):
+            from shim.api import kubeletproxy   # to the kubelet (or the pod) and back
+            return await kubeletproxy.handle(self, request, info, rs)
         if sub in SLICE_SUBRESOURCES:
             if verb == "get":
                 return srv.respond_object(request, rs, await rs.get(ns, info.name))

@@ -123,56 +123,38 @@ async def serve_watch(request: web.Request, rs: ResourceStore, namespace: str, o
             await resp.write(event_line("BOOKMARK", orjson.dumps(
                 _bookmark_object(rs, start_rev, initial_end=True))))
         last_rev = start_rev
-        next_bookmark = loop.time() + bookmark_every
-        it = watch.__aiter__()
-        pending = None
-        while True:
-            now = loop.time()
-            if now >= deadline:
-                break
-            if pending is None:
-                pending = asyncio.ensure_future(it.__anext__())
-            wait = min(deadline, next_bookmark) - now
-            done, _ = await asyncio.wait({pending}, timeout=max(wait, 0))
-            if not done:
-                if loop.time() >= next_bookmark:
-                    watch.request_progress()
-                    next_bookmark = loop.time() + bookmark_every
-                continue
-            fut, pending = pending, None
-            try:
-                batch = fut.result()
-            except StopAsyncIteration:
-                break
-            except CompactedError as e:
-                # upstream's words: the version watched from, and the oldest one still servable
-                status = errors.gone(
-                    f"too old resource version: {last_rev} ({e.compact_revision - 1})").status()
-                await resp.write(event_line("ERROR", orjson.dumps(status)))
-                break
-            except StoreError as e:
-                status = errors.internal(str(e)).status()
-                await resp.write(event_line("ERROR", orjson.dumps(status)))
-                break
-            if not batch.events:
-                if opts.allow_bookmarks and batch.revision > last_rev:
-                    last_rev = batch.revision
-                    await resp.write(event_line("BOOKMARK", orjson.dumps(
-                        _bookmark_object(rs, batch.revision))))
-                continue
-            out = []
-            for ev in batch.events:
-                line = _translate(rs, cache, ev, opts, name_pin, encode, encoding_id)
-                if line is not None:
-                    out.append(line)
-                last_rev = ev.revision
-            if out:
-                await resp.write(b"".join(out))
+        # One timer per watch (not per event): progress requests become bookmarks, and the
+        # deadline ends the stream by closing the store watch.
+        ticker = asyncio.ensure_future(_tick(loop, watch, deadline, bookmark_every))
+        try:
+            async for batch in watch:
+                if not batch.events:
+                    if opts.allow_bookmarks and batch.revision > last_rev:
+                        last_rev = batch.revision
+                        await resp.write(event_line("BOOKMARK", orjson.dumps(
+                            _bookmark_object(rs, batch.revision))))
+                    continue
+                out = []
+                for ev in batch.events:
+                    line = _translate(rs, cache, ev, opts, name_pin, encode, encoding_id)
+                    if line is not None:
+                        out.append(line)
+                    last_rev = ev.revision
+                if out:
+                    await resp.write(b"".join(out) if len(out) > 1 else out[0])
+        except CompactedError as e:
+            # upstream's words: the version watched from, and the oldest one still servable
+            status = errors.gone(
+                f"too old resource version: {last_rev} ({e.compact_revision - 1})").status()
+            await resp.write(event_line("ERROR", orjson.dumps(status)))
+        except StoreError as e:
+            status = errors.internal(str(e)).status()
+            await resp.write(event_line("ERROR", orjson.dumps(status)))
+        finally:
+            ticker.cancel()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        if pending is not None:
-            pending.cancel()
         watch.close()
         api.open_watches.discard(watch)
     try:
@@ -180,6 +162,17 @@ async def serve_watch(request: web.Request, rs: ResourceStore, namespace: str, o
     except (ConnectionResetError, RuntimeError):
         pass
     return resp
+
+
+async def _tick(loop, watch, deadline: float, every: float) -> None:
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            watch.close()
+            return
+        await asyncio.sleep(min(every, remaining))
+        if loop.time() < deadline:
+            watch.request_progress()
 
 
 def _bookmark_object(rs: ResourceStore, revision: int, initial_end: bool = False) -> dict:
