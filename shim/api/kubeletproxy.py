@@ -69,13 +69,10 @@ def _kubelet_ssl(api) -> ssl.SSLContext:
 
 
 def _session(api) -> ClientSession:
-    s = getattr(api, "_kubelet_session", None)
-    if s is None or s.closed:
-        s = ClientSession(connector=TCPConnector(ssl=_kubelet_ssl(api), limit=0),
-                          timeout=ClientTimeout(total=None, sock_connect=DIAL_TIMEOUT),
-                          auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding"))
-        api._kubelet_session = s
-    return s
+    """A session for one request (closed with it: nothing outlives the request at shutdown)."""
+    return ClientSession(connector=TCPConnector(ssl=_kubelet_ssl(api), limit=0),
+                         timeout=ClientTimeout(total=None, sock_connect=DIAL_TIMEOUT),
+                         auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding"))
 
 
 # -- locations --------------------------------------------------------------------------------
@@ -213,17 +210,18 @@ async def _pod_log(api, request, info, rs) -> web.StreamResponse:
     params.sort()   # url.Values.Encode sorts by key
     url = (f"https://{_join_host(host, port)}/containerLogs/{quote(ns)}/{quote(name)}/{quote(container)}"
            + (f"?{urlencode(params)}" if params else ""))
-    try:
-        kresp = await _session(api).get(url, allow_redirects=False)
-    except (OSError, asyncio.TimeoutError) as e:
-        raise errors.internal(_dial_error(e, host, port)) from None
-    async with kresp:
-        if not 200 <= kresp.status <= 206:
-            body = (await kresp.content.read(MAX_ERROR_BODY)).decode("utf-8", "replace")
-            raise _log_error(kresp.status, body, name)
-        await resp.prepare(request)
-        async for chunk in kresp.content.iter_any():
-            await resp.write(chunk)
+    async with _session(api) as session:
+        try:
+            kresp = await session.get(url, allow_redirects=False)
+        except (OSError, asyncio.TimeoutError) as e:
+            raise errors.internal(_dial_error(e, host, port)) from None
+        async with kresp:
+            if not 200 <= kresp.status <= 206:
+                body = (await kresp.content.read(MAX_ERROR_BODY)).decode("utf-8", "replace")
+                raise _log_error(kresp.status, body, name)
+            await resp.prepare(request)
+            async for chunk in kresp.content.iter_any():
+                await resp.write(chunk)
     await resp.write_eof()
     return resp
 
@@ -405,25 +403,27 @@ async def reverse_proxy(api, request, scheme, host, port, path, tls_verify: bool
     headers = _forward_headers(request)
     ssl_arg = (_kubelet_ssl(api) if tls_verify else False) if scheme == "https" else None
     body = request.content if request.can_read_body else None
-    try:
-        kresp = await _session(api).request(request.method, url, headers=headers, data=body,
-                                            allow_redirects=False, ssl=ssl_arg)
-    except (OSError, asyncio.TimeoutError) as e:
-        return web.Response(status=502, text=_dial_error(e, host, port).replace("error dialing backend: ", "")
-                            + "\n", content_type="text/plain")
-    async with kresp:
-        out = web.StreamResponse(status=kresp.status, reason=kresp.reason)
-        conn_tokens = {t.strip().lower() for t in kresp.headers.get("Connection", "").split(",")}
-        for k, val in kresp.headers.items():
-            lk = k.lower()
-            if lk in HOP_HEADERS or lk in conn_tokens or lk == "content-length":
-                continue
-            out.headers.add(k, val)
-        if kresp.content_length is not None:
-            out.content_length = kresp.content_length
-        await out.prepare(request)
-        async for chunk in kresp.content.iter_any():
-            await out.write(chunk)
+    async with _session(api) as session:
+        try:
+            kresp = await session.request(request.method, url, headers=headers, data=body,
+                                          allow_redirects=False, ssl=ssl_arg)
+        except (OSError, asyncio.TimeoutError) as e:
+            # httputil.ReverseProxy's error handler: 502 with the error
+            return web.Response(status=502, text=_dial_error(e, host, port).replace(
+                "error dialing backend: ", "") + "\n", content_type="text/plain")
+        async with kresp:
+            out = web.StreamResponse(status=kresp.status, reason=kresp.reason)
+            conn_tokens = {t.strip().lower() for t in kresp.headers.get("Connection", "").split(",")}
+            for k, val in kresp.headers.items():
+                lk = k.lower()
+                if lk in HOP_HEADERS or lk in conn_tokens or lk == "content-length":
+                    continue
+                out.headers.add(k, val)
+            if kresp.content_length is not None:
+                out.content_length = kresp.content_length
+            await out.prepare(request)
+            async for chunk in kresp.content.iter_any():
+                await out.write(chunk)
     await out.write_eof()
     return out
 

@@ -10,14 +10,15 @@ import base64
 import ipaddress
 import json
 import os
-import queue
 import subprocess
-import threading
 import time
 
 import pytest
 import yaml
 from kubernetes import client
+
+from .linereader import LineReader
+
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -63,44 +64,6 @@ def delete_namespace_quietly(api_client, name: str) -> None:
         client.CoreV1Api(api_client).delete_namespace(name)
     except client.exceptions.ApiException:
         pass
-
-
-class LineReader:
-    """Reads a child's stdout on a thread, so tests can wait for a line with a timeout."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.proc = proc
-        self.lines: queue.Queue = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def wait_for(self, predicate, timeout: float = 15) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.seen.append(line)
-            if predicate(line):
-                return line
-        err = self.proc.stderr.read() if self.proc.poll() is not None else ""
-        raise AssertionError(f"no matching line within {timeout}s; saw {self.seen!r}; stderr {err!r}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
 
 
 MULTI_DOC = """\

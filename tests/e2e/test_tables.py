@@ -8,20 +8,20 @@ written out here from upstream v1.37's column definitions.
 """
 from __future__ import annotations
 
+
 import base64
 import datetime as dt
 import json
 import os
-import queue
 import re
 import subprocess
-import threading
 import time
 
 import pytest
 import yaml
 from kubernetes import client
 
+from .linereader import LineReader
 from .rawhttp import Raw
 
 pytestmark = pytest.mark.timeout(180)
@@ -70,40 +70,6 @@ def create(kubectl, manifest, *args, check: bool = True) -> subprocess.Completed
     if not isinstance(manifest, str):
         manifest = yaml.safe_dump_all(manifest if isinstance(manifest, list) else [manifest])
     return kubectl.run("create", "-f", "-", *args, input=manifest, check=check)
-
-
-class LineReader:
-    """Reads a child's stdout on a thread, so a test can wait for a line with a timeout."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.proc = proc
-        self.lines: queue.Queue = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def wait_for(self, predicate, timeout: float = 15) -> str:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.seen.append(line)
-            if predicate(line):
-                return line
-        raise AssertionError(f"no matching line within {timeout}s; saw {self.seen!r}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
 
 
 @pytest.fixture
