@@ -635,6 +635,8 @@ def _alive(pid: int | None) -> bool:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
     except (OSError, IndexError):
         return False
+    if not cmd:
+        return True  # mid-execve (nsenter -> daemon) the command line reads empty for a moment
     return os.path.basename(cmd).decode(errors="replace") in ("containerd", "kubelet", "socat", "nsenter")
 
 
