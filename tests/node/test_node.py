@@ -339,3 +339,90 @@ def test_second_node_and_down_leaves_nothing(ready_node, server, api_client):
     # the first node is unaffected
     assert _ready(v1.read_node(ready_node.name))
     v1.delete_node(name)
+
+
+def test_env_and_volumes_inside_the_container(ready_node, api_client, namespace, server):
+    """env from a ConfigMap and a Secret; configMap, secret, emptyDir, downwardAPI and the
+    projected service account token readable inside; the token is accepted by the API server."""
+    import base64
+    import ssl
+    import urllib.request
+    v1 = _core(api_client)
+    _wait_default_sa(v1, namespace)
+    v1.create_namespaced_config_map(namespace, {"metadata": {"name": "cfg"}, "data": {"color": "blue"}})
+    v1.create_namespaced_secret(namespace, {"metadata": {"name": "sec"},
+                                            "data": {"pw": base64.b64encode(b"hunter2").decode()}})
+    script = ("echo ENV_COLOR=$COLOR; echo ENV_PW=$PW; echo CM=$(cat /cfg/color); "
+              "echo SEC=$(cat /sec/pw); echo hi > /scratch/f && echo EMPTY=$(cat /scratch/f); "
+              "echo LABEL=$(grep tier /info/labels); "
+              "echo NS=$(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace); "
+              "echo TOKEN=$(cat /var/run/secrets/kubernetes.io/serviceaccount/token); "
+              "test -s /var/run/secrets/kubernetes.io/serviceaccount/ca.crt && echo CA=ok; "
+              "trap 'exit 0' TERM; while true; do sleep 1; done")
+    body = _pod("mounts", ready_node.name, ["sh", "-c", script])
+    body["metadata"]["labels"] = {"tier": "web"}
+    c = body["spec"]["containers"][0]
+    c["env"] = [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "color"}}},
+                {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "pw"}}}]
+    c["volumeMounts"] = [{"name": "cfg", "mountPath": "/cfg"}, {"name": "sec", "mountPath": "/sec"},
+                         {"name": "scratch", "mountPath": "/scratch"}, {"name": "info", "mountPath": "/info"}]
+    body["spec"]["volumes"] = [
+        {"name": "cfg", "configMap": {"name": "cfg"}}, {"name": "sec", "secret": {"secretName": "sec"}},
+        {"name": "scratch", "emptyDir": {}},
+        {"name": "info", "downwardAPI": {"items": [{"path": "labels",
+                                                    "fieldRef": {"fieldPath": "metadata.labels"}}]}}]
+    v1.create_namespaced_pod(namespace, body)
+
+    def printed():
+        text = _try(lambda: v1.read_namespaced_pod_log("mounts", namespace)) or ""
+        return text if "CA=ok" in text else None
+    try:
+        text = _wait(printed, 60, what="the pod's output")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nkubelet log:\n{_node_log_tail(ready_node)}") from None
+    out = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    assert out["ENV_COLOR"] == "blue" and out["ENV_PW"] == "hunter2"
+    assert out["CM"] == "blue" and out["SEC"] == "hunter2" and out["EMPTY"] == "hi"
+    assert out["LABEL"] == 'tier="web"' and out["NS"] == namespace
+    token = out["TOKEN"].strip()
+    assert token.count(".") == 2
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "pki" / "ca.crt"))
+    req = urllib.request.Request(f"{server.url}/api/v1/namespaces/{namespace}/pods",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        assert resp.status == 200
+    # deleting the pod revokes its bound token
+    v1.delete_namespaced_pod("mounts", namespace, grace_period_seconds=0)
+    _wait(lambda: _try(lambda: v1.read_namespaced_pod("mounts", namespace)) is None, 45,
+          what="pod gone")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, context=ctx, timeout=10)
+    assert e.value.code == 401
+
+
+def test_exec_probes_change_readiness_and_restart(ready_node, api_client, namespace):
+    v1 = _core(api_client)
+    _wait_default_sa(v1, namespace)
+    # ready once /tmp/ready exists (after ~4 s); alive until /tmp/die appears (after ~12 s)
+    body = _pod("probed", ready_node.name,
+                ["sh", "-c", "trap 'exit 0' TERM; sleep 4; touch /tmp/ready; sleep 8; touch /tmp/die; "
+                             "while true; do sleep 1; done"])
+    c = body["spec"]["containers"][0]
+    c["readinessProbe"] = {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1,
+                           "failureThreshold": 1}
+    c["livenessProbe"] = {"exec": {"command": ["sh", "-c", "test ! -f /tmp/die"]}, "periodSeconds": 1,
+                          "failureThreshold": 1, "initialDelaySeconds": 1}
+    v1.create_namespaced_pod(namespace, body)
+
+    def status():
+        p = v1.read_namespaced_pod("probed", namespace)
+        return p.status.container_statuses[0] if p.status.container_statuses else None
+    first = _wait(lambda: (s := status()) is not None and s.state.running is not None and s, 60,
+                  what="container running")
+    assert not first.ready  # the readiness probe has not passed yet
+    _wait(lambda: (s := status()) is not None and s.ready, 30, what="ready after the probe passes")
+    restarted = _wait(lambda: (s := status()) is not None and s.restart_count >= 1 and s, 60,
+                      what="a restart after the liveness probe fails")
+    assert restarted.restart_count >= 1
+    events = v1.list_namespaced_event(namespace, field_selector="involvedObject.name=probed").items
+    assert any(e.reason == "Unhealthy" and "Liveness probe failed" in (e.message or "") for e in events)
