@@ -10,7 +10,6 @@ import fcntl
 import logging
 import os
 import socket
-import ssl
 from pathlib import Path
 
 from aiohttp import web

@@ -99,15 +99,6 @@ def too_large(message: str = "Request entity too large: limit is 3145728") -> Ap
     return ApiError(413, "RequestEntityTooLarge", message)
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType",
-                    f'the body of the request was in an unknown format - accepted media types include: '
-                    f'application/json, application/yaml, application/vnd.kubernetes.protobuf'
-                    if not content_type else
-                    f'the body of the request was in an unknown format - accepted media types include: '
-                    f'application/json, application/yaml')
-
-
 def not_acceptable(types: str) -> ApiError:
     return ApiError(406, "NotAcceptable", f"only the following media types are accepted: {types}")
 

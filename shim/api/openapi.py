@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover
     def _dumps(obj) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()
 
-from shim.schemas import (ResourceInfo, Subresource, definition_name, load_groups,
+from shim.schemas import (ResourceInfo, Subresource, load_groups,
                           load_resources, load_types)
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 import orjson
 

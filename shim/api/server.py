@@ -16,10 +16,9 @@ import orjson
 import yaml
 from aiohttp import web
 
-from shim import version as shim_version
 from shim.api import discovery, errors, managedfields, protobuf, tables
 from shim.api.registry import DeleteOptions, ListOptions, ResourceStore, WriteOptions
-from shim.api.watch import EventCache, serve_watch
+from shim.api.watch import serve_watch
 from shim.auth.authn import Unauthenticated
 from shim.auth.authz import Attributes
 
@@ -279,9 +278,9 @@ async def handle_patch(api: "Api", request: web.Request, rs: ResourceStore, ns: 
     if ctype not in ("application/json-patch+json", "application/merge-patch+json",
                      "application/strategic-merge-patch+json"):
         raise errors.ApiError(415, "UnsupportedMediaType",
-                              f'the body of the request was in an unknown format - accepted media types '
-                              f'include: application/json-patch+json, application/merge-patch+json, '
-                              f'application/apply-patch+yaml, application/strategic-merge-patch+json')
+                              'the body of the request was in an unknown format - accepted media types '
+                              'include: application/json-patch+json, application/merge-patch+json, '
+                              'application/apply-patch+yaml, application/strategic-merge-patch+json')
     try:
         patch = patchlib.parse_patch_body(raw)
     except patchlib.PatchError as e:
