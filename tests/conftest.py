@@ -139,6 +139,15 @@ def namespace(api_client, request):
     name = "".join(ch for ch in name if ch.isalnum() or ch == "-")[:63].strip("-")
     v1 = client.CoreV1Api(api_client)
     v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    # a settled namespace: the controllers have added its default account and CA ConfigMap
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            v1.read_namespaced_config_map("kube-root-ca.crt", name)
+            v1.read_namespaced_service_account("default", name)
+            break
+        except client.exceptions.ApiException:
+            time.sleep(0.05)
     yield name
     try:
         v1.delete_namespace(name)

@@ -100,8 +100,7 @@ def _pick_port(used: set) -> int:
 # -- controllers -------------------------------------------------------------------------------
 
 async def run_controllers(api) -> None:
-    from shim.controllers.serviceaccounts import ServiceAccountsController
-    await asyncio.gather(NamespaceController(api).run(), ServiceAccountsController(api, api.ca_pem).run())
+    await NamespaceController(api).run()
 
 
 class NamespaceController:

@@ -13,7 +13,6 @@ import logging
 
 from shim.api import errors
 from shim.api.objects import generate_name
-from shim.api.registry import ListOptions, WriteOptions
 
 log = logging.getLogger("shim.controllers")
 
@@ -22,66 +21,70 @@ TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 class ServiceAccountsController:
-    def __init__(self, api, ca_pem: bytes, resync: float = 30.0):
-        self.api = api
+    """A client of the API (shim.client): reconciles on namespace, account and ConfigMap events."""
+
+    def __init__(self, client, ca_pem: bytes, resync: float = 30.0):
+        self.client = client
         self.ca = ca_pem.decode()
         self.resync = resync
 
     async def run(self) -> None:
-        nss = self.api.core("namespaces")
-        prefixes = [nss.root, self.api.core("serviceaccounts").root, self.api.core("configmaps").root]
+        from shim.client.api import CONFIG_MAPS, NAMESPACES, Resource
+        self.sas = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+        self.cms = CONFIG_MAPS
         while True:
-            try:
-                lst = await nss.list("", ListOptions())
-                for ns in lst["items"]:
-                    if not ns["metadata"].get("deletionTimestamp"):
-                        await self.ensure(ns["metadata"]["name"])
-                await self._wait(prefixes, int(lst["metadata"]["resourceVersion"]))
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.warning("service account controller: %s", e)
-                await asyncio.sleep(1)
+            namespaces, rv = await self.client.list_all(NAMESPACES)
+            for ns in namespaces:
+                if not ns["metadata"].get("deletionTimestamp"):
+                    await self.ensure(ns["metadata"]["name"])
+            await self._wait(rv, [(NAMESPACES, None), (self.sas, "metadata.name=default"),
+                                  (self.cms, f"metadata.name={ROOT_CA_CONFIGMAP}")])
 
     async def ensure(self, ns: str) -> None:
-        sas, cms = self.api.core("serviceaccounts"), self.api.core("configmaps")
+        from shim.client.api import ApiError, is_not_found
         wanted = [
-            (sas, {"apiVersion": "v1", "kind": "ServiceAccount",
-                   "metadata": {"name": "default", "namespace": ns}}),
-            (cms, {"apiVersion": "v1", "kind": "ConfigMap",
-                   "metadata": {"name": ROOT_CA_CONFIGMAP, "namespace": ns,
-                                "annotations": {"kubernetes.io/description": (
-                                    "Contains a CA bundle that can be used to verify the "
-                                    "kube-apiserver when using internal endpoints such as the "
-                                    "internal service IP or kubernetes.default.svc. No other usage "
-                                    "is guaranteed across distributions of Kubernetes clusters.")}},
-                   "data": {"ca.crt": self.ca}}),
+            (self.sas, {"apiVersion": "v1", "kind": "ServiceAccount",
+                        "metadata": {"name": "default", "namespace": ns}}),
+            (self.cms, {"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": ROOT_CA_CONFIGMAP, "namespace": ns,
+                                     "annotations": {"kubernetes.io/description": (
+                                         "Contains a CA bundle that can be used to verify the "
+                                         "kube-apiserver when using internal endpoints such as the "
+                                         "internal service IP or kubernetes.default.svc. No other usage "
+                                         "is guaranteed across distributions of Kubernetes clusters.")}},
+                        "data": {"ca.crt": self.ca}}),
         ]
-        for rs, obj in wanted:
-            current = await rs.get_or_none(ns, obj["metadata"]["name"])
-            if current is not None and (rs is sas or current.get("data") == obj["data"]):
-                continue
+        for res, obj in wanted:
+            name = obj["metadata"]["name"]
+            try:
+                current = await self.client.get(res, name, ns)
+            except ApiError as e:
+                if not is_not_found(e):
+                    raise
+                current = None
             try:
                 if current is None:
-                    await rs.create(ns, obj, WriteOptions())
-                else:
-                    def fix(cur, data=obj["data"]):
-                        return dict(cur, data=data)
-                    await rs.patch_apply(ns, obj["metadata"]["name"], fix, WriteOptions())
-            except errors.ApiError as e:
+                    await self.client.create(res, obj, ns)
+                elif res is self.cms and current.get("data") != obj["data"]:
+                    await self.client.patch(res, name, {"data": obj["data"]}, ns)
+            except ApiError as e:
                 if e.code not in (404, 403, 409):  # namespace gone/terminating, or raced
                     raise
 
-    async def _wait(self, prefixes: list[str], rev: int) -> None:
-        watches = [self.api.store.watch(p, rev) for p in prefixes]
-        tasks = [asyncio.ensure_future(w.__anext__()) for w in watches]
+    async def _wait(self, rv: str, watched: list) -> None:
+        """Until something watched changes after rv (or the resync period passes)."""
+        async def first(res, selector):
+            async for _ in self.client.watch(res, resource_version=rv, field_selector=selector,
+                                             allow_bookmarks=False,
+                                             timeout_seconds=int(self.resync)):
+                return
+        tasks = [asyncio.ensure_future(first(r, sel)) for r, sel in watched]
         try:
             await asyncio.wait(tasks, timeout=self.resync, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for t in tasks:
                 t.cancel()
-            for w in watches:
-                w.close()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def service_account_admission(operation, rs, obj, old, user) -> None:

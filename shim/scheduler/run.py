@@ -35,6 +35,12 @@ async def run_node_condition_taints(cp) -> None:
                         lambda c: NodeConditionTaints(c).run())
 
 
+async def run_service_accounts(cp) -> None:
+    from shim.controllers.serviceaccounts import ServiceAccountsController
+    await _keep_running("service account controller", cp, "system:kube-controller-manager", 8,
+                        lambda c: ServiceAccountsController(c, cp.pki.ca_pem).run())
+
+
 async def _keep_running(what: str, cp, user: str, connections: int, run) -> None:
     """Run a client loop, starting it afresh (new client, new caches) if it ever fails."""
     delay = 1.0
