@@ -57,8 +57,8 @@ class ControlPlane:
         # replica leads (or always, without leader election). Add the scheduler here.
         self.leader_loops: list = [run_controllers]
         # the node-condition tainter and the scheduler run as API clients of this process
-        from shim.scheduler.run import (run_in_control_plane, run_node_condition_taints,
-                                        run_service_accounts)
+        from shim.controllers.run import run_node_condition_taints, run_service_accounts
+        from shim.scheduler.run import run_in_control_plane
         self.leader_loops.append(lambda api: run_node_condition_taints(self))
         self.leader_loops.append(lambda api: run_service_accounts(self))
         if run_scheduler:
