@@ -1226,6 +1226,31 @@ register("certificates.k8s.io", "certificatesigningrequests", [
     col("Condition", desc="Approval and issuance state."),
 ], _csr_row)
 
+register("certificates.k8s.io", "clustertrustbundles", [
+    NAME(), col("SignerName", desc="Signer whose trust anchors the bundle carries."),
+], lambda o: [name_of(o), _s(_d(o.get("spec")).get("signerName")) or "<none>"])
+
+
+def _pcr_row(pcr: dict) -> Cells:
+    spec = _d(pcr.get("spec"))
+    state = "Pending"
+    for c in _d(pcr.get("status")).get("conditions") or []:
+        state = {"Issued": "Issued", "Denied": "Denied", "Failed": "Failed"}.get(_d(c).get("type"), state)
+    return [name_of(pcr), _s(spec.get("podName")), _s(spec.get("serviceAccountName")),
+            _s(spec.get("nodeName")), _s(spec.get("signerName")), state,
+            format_labels(spec.get("unverifiedUserAnnotations"))]
+
+
+register("certificates.k8s.io", "podcertificaterequests", [
+    NAME(),
+    col("PodName", desc="Pod the certificate is for."),
+    col("ServiceAccountName", desc="Service account of that pod."),
+    col("NodeName", desc="Node the pod runs on."),
+    col("SignerName", desc="Signer asked to issue."),
+    col("State", desc="Pending, Issued, Denied or Failed."),
+    col("UnverifiedUserAnnotations", desc="Annotations the pod passed to the signer.", priority=1),
+], _pcr_row)
+
 register("coordination.k8s.io", "leases", [
     NAME(), col("Holder", desc="Current holder of the lease."), AGE(),
 ], lambda o: [name_of(o), _s(_d(o.get("spec")).get("holderIdentity")), age_of(o)])
@@ -1420,3 +1445,56 @@ for _group, _plural in (
         ("authorization.k8s.io", "subjectaccessreviews")):
     register(_group, _plural, CREATED_AT_COLUMNS, _generic_row)
 del _group, _plural
+
+
+register("storage.k8s.io", "volumeattributesclasses", [
+    NAME(), col("DriverName", desc="CSI driver the class is for."), AGE(),
+], lambda o: [name_of(o), _s(o.get("driverName")), age_of(o)])
+
+
+# -- resource.k8s.io ---------------------------------------------------------------------------
+
+def _claim_state(claim: dict) -> str:
+    deleting = bool(_d(claim.get("metadata")).get("deletionTimestamp"))
+    status = _d(claim.get("status"))
+    states = ["deleted"] if deleting else []
+    if not status.get("allocation"):
+        if not deleting:
+            states.append("pending")
+    else:
+        states.append("allocated")
+        if status.get("reservedFor"):
+            states.append("reserved")
+    return ",".join(states)
+
+
+register("resource.k8s.io", "deviceclasses", [NAME(), AGE()], lambda o: [name_of(o), age_of(o)])
+register("resource.k8s.io", "resourceclaimtemplates", [NAME(), AGE()], lambda o: [name_of(o), age_of(o)])
+register("resource.k8s.io", "resourceclaims", [
+    NAME(), col("State", desc="Allocation state: pending, allocated, reserved, deleted."), AGE(),
+], lambda o: [name_of(o), _claim_state(o), age_of(o)])
+register("resource.k8s.io", "resourceslices", [
+    NAME(),
+    col("Node", desc="Node whose devices the slice lists."),
+    col("Driver", desc="Driver that published the slice."),
+    col("Pool", desc="Pool the slice belongs to."),
+    AGE(),
+], lambda o: [name_of(o), _s(_d(o.get("spec")).get("nodeName")), _s(_d(o.get("spec")).get("driver")),
+              _s(_d(_d(o.get("spec")).get("pool")).get("name")), age_of(o)])
+
+
+def _taint_rule_row(rule: dict) -> Cells:
+    taint = _d(_d(rule.get("spec")).get("taint"))
+    added = taint.get("timeAdded")
+    return [name_of(rule), _s(taint.get("key")), _s(taint.get("value")), _s(taint.get("effect")),
+            since(added) if added else "", age_of(rule)]
+
+
+register("resource.k8s.io", "devicetaintrules", [
+    NAME(),
+    col("Key", desc="Taint key."),
+    col("Value", desc="Taint value."),
+    col("Effect", desc="Taint effect."),
+    col("TimeAdded", desc="When the taint was added."),
+    AGE(),
+], _taint_rule_row)

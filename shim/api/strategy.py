@@ -40,6 +40,10 @@ class Strategy:
     name_validator: Callable[[str, bool], list[str]] = staticmethod(v.name_is_dns_subdomain)
     #: DELETE answers with the removed object rather than a Success Status (upstream's choice per kind)
     return_deleted_object: bool = False
+    #: what happens to dependents when a DELETE names no policy: "DeleteDependents" (background),
+    #: "OrphanDependents" (the `orphan` finalizer is added), or "Unsupported" (the kind takes no
+    #: part in garbage collection: DELETE never adds orphan/foregroundDeletion finalizers)
+    gc_policy: str = "DeleteDependents"
 
     def __init__(self, info: "ResourceInfo"):
         self.info = info
@@ -171,6 +175,8 @@ GENERATION_TRACKED = {
     ("policy", "poddisruptionbudgets"), ("discovery.k8s.io", "endpointslices"),
     ("networking.k8s.io", "networkpolicies"), ("networking.k8s.io", "ingresses"),
     ("networking.k8s.io", "ingressclasses"), ("scheduling.k8s.io", "priorityclasses"),
+    ("resource.k8s.io", "deviceclasses"), ("resource.k8s.io", "devicetaintrules"),
+    ("resource.k8s.io", "resourceslices"),
 }
 
 _registry: dict[tuple[str, str], type[Strategy]] = {}

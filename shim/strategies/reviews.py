@@ -131,3 +131,22 @@ class SelfSubjectAccessReviewStrategy(_AccessReview):
 
     def subject(self, request, info, spec):
         return request["user"]
+
+
+@strategy_for("authentication.k8s.io", "selfsubjectreviews")
+class SelfSubjectReviewStrategy(_ReviewStrategy):
+    """`kubectl auth whoami`: who the server takes the caller to be."""
+    kind, group = "SelfSubjectReview", "authentication.k8s.io"
+
+    async def handle_create(self, api, request, info, rs):
+        from shim.api import errors
+        from shim.api import server as srv
+        body = await srv.read_body(request, kind=self.kind)
+        if not isinstance(body, dict):
+            raise errors.bad_request(f"the body must be a {self.group}/v1 {self.kind}")
+        meta = dict(body.get("metadata") or {})
+        meta.pop("managedFields", None)
+        meta.setdefault("creationTimestamp", None)
+        out = {"kind": self.kind, "apiVersion": f"{self.group}/v1", "metadata": meta,
+               "status": {"userInfo": request["user"].to_dict()}}
+        return srv.json_response(out, 201)
