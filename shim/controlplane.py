@@ -19,7 +19,7 @@ from shim.api.server import build_app
 from shim.auth.authn import Authenticator
 from shim.auth.serviceaccount import TokenIssuer
 from shim.auth.authz import AllowAuthenticated, AuthorizerChain
-from shim.controllers.builtin import install_admission, run_controllers
+from shim.controllers.builtin import install_admission
 from shim.pki import Pki, ensure_pki, write_kubeconfig
 from shim.store import open_store
 
@@ -54,13 +54,17 @@ class ControlPlane:
         # shared by several replicas (etcd); the embedded store has one process by design.
         self.leader_elect = leader_elect if leader_elect is not None else store != "sqlite"
         # Loops that must run in one replica only: each is `async fn(api)`, run while this
-        # replica leads (or always, without leader election). Add the scheduler here.
-        self.leader_loops: list = [run_controllers]
-        # the node-condition tainter and the scheduler run as API clients of this process
-        from shim.controllers.run import run_node_condition_taints, run_service_accounts
+        # replica leads (or always, without leader election). Every controller and the
+        # scheduler is a client of this process's own API (shim/controllers/run.py).
+        from shim.controllers import run as controllers
         from shim.scheduler.run import run_in_control_plane
-        self.leader_loops.append(lambda api: run_node_condition_taints(self))
-        self.leader_loops.append(lambda api: run_service_accounts(self))
+        self.leader_loops: list = [
+            lambda api: controllers.run_node_condition_taints(self),
+            lambda api: controllers.run_service_accounts(self),
+            lambda api: controllers.run_namespaces(self),
+            lambda api: controllers.run_workload_controllers(self),
+            lambda api: controllers.run_garbage_collector(self),
+        ]
         if run_scheduler:
             self.leader_loops.append(lambda api: run_in_control_plane(self))
         self.elector = None

@@ -95,14 +95,6 @@ class Api:
                              "message": f"namespace {namespace} is being terminated",
                              "field": "metadata.namespace"}]})
 
-    async def has_dependents(self, obj: dict) -> bool:
-        """Whether another object names obj as an owner (decides orphan/foreground finalizers).
-
-        Without a garbage collector running, an object with no dependents is deleted at once,
-        which is what upstream's collector would do immediately for such an object.
-        """
-        return False
-
     # -- field validation -----------------------------------------------------------------
     def check_fields(self, rs: ResourceStore, body, wopts: WriteOptions, view: bool = False):
         """Apply fieldValidation (Strict/Warn/Ignore) to a decoded body: (body, warnings)."""

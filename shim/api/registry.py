@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as _dt
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 import orjson
 
 from shim.api import errors, managedfields
-from shim.api.objects import generate_name, now_rfc3339, rfc3339_after
+from shim.api.objects import generate_name, now_rfc3339, parse_rfc3339, rfc3339_after
 from shim.api.selectors import FieldSelector, LabelSelector, SelectorError, \
     parse_field_selector, parse_label_selector
+from shim.api.validation import FINALIZER_FOREGROUND, FINALIZER_ORPHAN
 from shim.store.base import (CompactedError, ConflictError, FutureRevisionError,
                              KeyExistsError, KeyNotFoundError, KeyValue, Store, StoreError,
                              UnavailableError)
@@ -112,7 +114,8 @@ class WriteOptions:
 @dataclass
 class DeleteOptions:
     grace_period_seconds: int | None = None
-    propagation_policy: str = ""
+    propagation_policy: str = ""               # "", Orphan, Background or Foreground
+    orphan_dependents: bool | None = None      # the deprecated field; None when not given
     preconditions_uid: str = ""
     preconditions_rv: str = ""
     dry_run: bool = False
@@ -126,15 +129,20 @@ class DeleteOptions:
         elif body.get("gracePeriodSeconds") is not None:
             o.grace_period_seconds = int(body["gracePeriodSeconds"])
         o.propagation_policy = q.get("propagationPolicy") or body.get("propagationPolicy") or ""
+        orphan = q.get("orphanDependents")
+        if orphan not in (None, ""):
+            o.orphan_dependents = orphan.lower() in ("true", "t", "1")
+        elif body.get("orphanDependents") is not None:
+            o.orphan_dependents = bool(body["orphanDependents"])
+        if o.orphan_dependents is not None and o.propagation_policy:
+            from shim.api.validation import invalid
+            raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [invalid(
+                "propagationPolicy", o.propagation_policy,
+                "orphanDependents and deletionPropagation cannot be both set")])
         if o.propagation_policy and o.propagation_policy not in ("Orphan", "Background", "Foreground"):
             raise errors.ApiError(422, "Invalid",
                                   f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: '
                                   f'"{o.propagation_policy}": supported values: "Foreground", "Background", "Orphan", "nil"')
-        orphan = q.get("orphanDependents")
-        if orphan is None and body.get("orphanDependents") is not None:
-            orphan = "true" if body["orphanDependents"] else "false"
-        if orphan == "true" and not o.propagation_policy:
-            o.propagation_policy = "Orphan"
         pre = body.get("preconditions") or {}
         o.preconditions_uid = pre.get("uid") or ""
         o.preconditions_rv = pre.get("resourceVersion") or ""
@@ -502,7 +510,14 @@ class ResourceStore:
 
     # -- delete ------------------------------------------------------------------------
     async def delete(self, namespace: str, name: str, opts: DeleteOptions, user=None) -> tuple[dict, bool]:
-        """Returns (object, removed_now). Finalizers or a grace period keep the object."""
+        """Returns (object, removed_now). Finalizers or a grace period keep the object.
+
+        As upstream's generic store does it: a kind with graceful deletion (a pod on a node)
+        gets a deletionTimestamp in the future, which a later DELETE may only bring forward.
+        The propagation policy decides the garbage collector's finalizers (`orphan` or
+        `foregroundDeletion`, see gc_finalizers) whether or not dependents exist; an object
+        left with finalizers is marked (deletionTimestamp now, grace 0) and waits for them.
+        """
         key = self.key(namespace, name)
         for _ in range(MAX_CAS_RETRIES):
             kv = await self._store_call(self.store.get(key))
@@ -523,16 +538,39 @@ class ResourceStore:
                     f"the ResourceVersion in record ({m['resourceVersion']}). The object might have "
                     f"been modified")
             await self.api.admit("DELETE", self, obj, obj, user)
-            grace = self.strategy.graceful_delete_period(obj, opts.grace_period_seconds)
-            finalizers = list(m.get("finalizers") or [])
-            if opts.propagation_policy == "Orphan" and "orphan" not in finalizers and \
-                    await self.api.has_dependents(obj):
-                finalizers.append("orphan")
-            elif opts.propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers and \
-                    await self.api.has_dependents(obj):
-                finalizers.append("foregroundDeletion")
             blocked = self.strategy.deletion_blocked(obj)
-            if not finalizers and not grace and not blocked:
+            deleting = bool(m.get("deletionTimestamp"))
+            if deleting and blocked:
+                return obj, False  # e.g. a terminating namespace: nothing to change until it is emptied
+            new = orjson.loads(kv.value)
+            nm = new["metadata"]
+            nm["resourceVersion"] = m["resourceVersion"]
+            requested = opts.grace_period_seconds
+            if requested is not None and requested < 0:
+                requested = 1  # as upstream: a negative grace period means one second
+            graceful = False
+            if deleting and (m.get("deletionGracePeriodSeconds") or 0) > 0:
+                # a graceful deletion under way may only be shortened; else nothing changes,
+                # not even the finalizers
+                current = m["deletionGracePeriodSeconds"]
+                if requested is None or requested >= current:
+                    return obj, False
+                _shorten_grace(nm, current, requested)
+                graceful = True
+            elif not deleting:
+                grace = self.strategy.graceful_delete_period(obj, requested)
+                if grace is not None:
+                    nm["deletionTimestamp"] = rfc3339_after(grace)
+                    nm["deletionGracePeriodSeconds"] = grace
+                    graceful = True
+            finalizers = gc_finalizers(m.get("finalizers") or [], opts, self.strategy.gc_policy)
+            if finalizers:
+                nm["finalizers"] = finalizers
+            else:
+                nm.pop("finalizers", None)
+            waiting = graceful and nm["deletionGracePeriodSeconds"] > 0
+            if not finalizers and not blocked and not waiting:
+                # nothing to wait for: remove it now
                 if opts.dry_run:
                     return obj, True
                 try:
@@ -542,33 +580,27 @@ class ResourceStore:
                 except KeyNotFoundError:
                     raise self._name_err(name) from None
                 return obj, True
-            # mark for deletion and wait for finalizers / the kubelet
-            new = orjson.loads(kv.value)
-            nm = new["metadata"]
-            if finalizers:
-                nm["finalizers"] = finalizers
-            if not nm.get("deletionTimestamp"):
-                nm["deletionTimestamp"] = rfc3339_after(grace or 0)
-                nm["deletionGracePeriodSeconds"] = grace or 0
+            if not deleting:
+                if not graceful:
+                    nm["deletionTimestamp"] = now_rfc3339()
+                    nm["deletionGracePeriodSeconds"] = 0
                 if self.strategy.tracks_generation:
                     nm["generation"] = int(nm.get("generation") or 0) + 1
                 self.strategy.mark_deleting(new)
-            elif grace is not None and grace < nm.get("deletionGracePeriodSeconds", 0):
-                nm["deletionTimestamp"] = rfc3339_after(grace)
-                nm["deletionGracePeriodSeconds"] = grace
-            if opts.dry_run:
-                nm["resourceVersion"] = m["resourceVersion"]
-                return new, False
-            if not finalizers and grace == 0 and not blocked:
-                try:
-                    await self._store_call(self.store.delete(key, kv.mod_revision))
-                except ConflictError:
-                    continue
-                return obj, True
+            elif not graceful:
+                # upstream's markAsDeleting: grace 0, a deletionTimestamp no later than now
+                now = now_rfc3339()
+                if parse_rfc3339(nm["deletionTimestamp"]) > parse_rfc3339(now):
+                    nm["deletionTimestamp"] = now
+                nm["deletionGracePeriodSeconds"] = 0
+            if new == obj or opts.dry_run:
+                return new, False  # as upstream, an unchanged object is not written again
             try:
                 out = await self._store_call(self.store.update(key, self.encode(new), kv.mod_revision))
             except ConflictError:
                 continue
+            except KeyNotFoundError:
+                raise self._name_err(name) from None
             nm["resourceVersion"] = str(out.mod_revision)
             return new, False
         raise errors.conflict(self.info.plural, self.info.group, name, "too many concurrent updates")
@@ -624,3 +656,45 @@ def _parse_rv(rv: str) -> int:
     except ValueError:
         raise errors.bad_request(f'resourceVersion: Invalid value: "{rv}": must be a valid resource version') \
             from None
+
+
+def gc_finalizers(current: list, opts: DeleteOptions, policy: str) -> list:
+    """The finalizers a DELETE leaves for the garbage collector, as upstream decides them.
+
+    What the request says wins (orphanDependents, then propagationPolicy); without either, an
+    `orphan` or `foregroundDeletion` finalizer already present stays; else the kind's default
+    (gc_policy). Background removes both, so a second DELETE can switch the policy. Kinds
+    outside garbage collection ("Unsupported") never get either.
+    """
+    orphan = foreground = False
+    if policy != "Unsupported":
+        if opts.orphan_dependents is not None:
+            orphan = opts.orphan_dependents
+        elif opts.propagation_policy:
+            orphan = opts.propagation_policy == "Orphan"
+            foreground = opts.propagation_policy == "Foreground"
+        else:
+            held = [f for f in current if f in (FINALIZER_ORPHAN, FINALIZER_FOREGROUND)]
+            if held:
+                orphan, foreground = held[0] == FINALIZER_ORPHAN, held[0] == FINALIZER_FOREGROUND
+            else:
+                orphan = policy == "OrphanDependents"
+    wanted = [f for f in current if f not in (FINALIZER_ORPHAN, FINALIZER_FOREGROUND)]
+    if orphan:
+        wanted.append(FINALIZER_ORPHAN)
+    if foreground:
+        wanted.append(FINALIZER_FOREGROUND)
+    return list(current) if set(wanted) == set(current) else wanted
+
+
+def _shorten_grace(meta: dict, current: int, requested: int) -> None:
+    """Bring a pending graceful deletion forward to `requested` seconds (never into the past)."""
+    started = parse_rfc3339(meta["deletionTimestamp"]) - _dt.timedelta(seconds=current)
+    due = started + _dt.timedelta(seconds=requested)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    if due < now:
+        due = now
+        if requested != 0:
+            requested = 1  # the period is over, but a graceful request stays graceful
+    meta["deletionTimestamp"] = due.strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta["deletionGracePeriodSeconds"] = requested

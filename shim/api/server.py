@@ -249,7 +249,8 @@ async def _resource_request(api: "Api", request: web.Request, info: RequestInfo)
                                   "status": "Success",
                                   "details": errors._details(m["name"], ri.group, ri.plural,
                                                              uid=m.get("uid"))})
-        return respond_object(request, rs, obj)
+        # as upstream: 202 when an explicit orphanDependents=false left the object in place
+        return respond_object(request, rs, obj, 202 if not removed and dopts.orphan_dependents is False else 200)
     if verb == "deletecollection":
         body = await read_body(request, optional=True)
         lopts = ListOptions.from_query(q, rs.strategy)

@@ -105,7 +105,10 @@ async def serve_watch(request: web.Request, rs: ResourceStore, namespace: str, o
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": content_type, "Cache-Control": "no-cache, private"})
     resp.enable_chunked_encoding()
-    await resp.prepare(request)
+    try:
+        await resp.prepare(request)
+    except ConnectionError:
+        return resp  # the client left before the headers went out (kubectl --wait, say)
 
     timeout = opts.timeout_seconds
     if not timeout:

@@ -34,6 +34,36 @@ async def run_service_accounts(cp) -> None:
                         lambda c: ServiceAccountsController(c, cp.pki.ca_pem).run())
 
 
+async def run_namespaces(cp) -> None:
+    from shim.controllers.namespace import NamespaceController
+    await keep_running("namespace controller", cp, "system:kube-controller-manager", 16,
+                       lambda c: NamespaceController(c).run())
+
+
+async def run_workload_controllers(cp) -> None:
+    """The ReplicaSet and Deployment controllers, sharing one client and their caches."""
+    await keep_running("replicaset/deployment controllers", cp, "system:kube-controller-manager", 32,
+                       _run_workloads)
+
+
+async def _run_workloads(client) -> None:
+    from shim.client.api import PODS, REPLICA_SETS
+    from shim.client.informer import Informer
+    from shim.controllers.deployment import DeploymentController
+    from shim.controllers.replicaset import ReplicaSetController
+    rs_informer, pod_informer = Informer(client, REPLICA_SETS), Informer(client, PODS)
+    await asyncio.gather(
+        ReplicaSetController(client, rs_informer=rs_informer, pod_informer=pod_informer).run(),
+        DeploymentController(client, rs_informer=rs_informer, pod_informer=pod_informer).run())
+
+
+async def run_garbage_collector(cp) -> None:
+    # a watch per deletable resource (about sixty) plus the workers' requests
+    from shim.controllers.garbagecollector import GarbageCollector
+    await keep_running("garbage collector", cp, "system:kube-controller-manager", 128,
+                       lambda c: GarbageCollector(c).run())
+
+
 async def keep_running(what: str, cp, user: str, connections: int, run) -> None:
     """Run a client loop, starting it afresh (new client, new caches) if it ever fails."""
     delay = 1.0

@@ -126,6 +126,7 @@ class DaemonSetStrategy(_Workload):
 @strategy_for("batch", "jobs")
 class JobStrategy(Strategy):
     selectable_fields = ("status.successful",)
+    gc_policy = "OrphanDependents"  # batch/v1 keeps its historical default
 
     def default(self, obj):
         spec = obj.setdefault("spec", {})

@@ -397,6 +397,7 @@ class NodeStrategy(Strategy):
 @strategy_for("", "events")
 class EventStrategy(Strategy):
     allow_create_on_update = True
+    gc_policy = "Unsupported"
     selectable_fields = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
                          "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
                          "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type")
@@ -414,6 +415,7 @@ class EventStrategy(Strategy):
 @strategy_for("events.k8s.io", "events")
 class EventsV1Strategy(Strategy):
     allow_create_on_update = True
+    gc_policy = "Unsupported"
     selectable_fields = ("regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
                          "reason", "reportingController", "type")
 
@@ -472,6 +474,7 @@ class LimitRangeStrategy(Strategy):
 @strategy_for("", "replicationcontrollers")
 class ReplicationControllerStrategy(Strategy):
     selectable_fields = ("status.replicas",)
+    gc_policy = "OrphanDependents"  # v1 keeps its historical default
 
     def initial_status(self, obj):
         return {"replicas": 0}

@@ -80,6 +80,19 @@ def now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def settled_json(kubectl, *args, timeout: float = 20.0) -> dict:
+    """The object once its controller has caught up (observedGeneration) and stopped writing."""
+    deadline = time.time() + timeout
+    while True:
+        obj = get_json(kubectl, *args)
+        if (obj.get("status") or {}).get("observedGeneration", 0) >= obj["metadata"].get("generation", 0):
+            time.sleep(0.3)
+            if get_json(kubectl, *args)["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]:
+                return obj
+        assert time.time() < deadline, "controller did not settle"
+        time.sleep(0.1)
+
+
 def make_event(kubectl, ns: str, name: str, involved: dict, reason: str, message: str,
                type_: str = "Normal", count: int = 1) -> None:
     ts = now_rfc3339()
@@ -182,7 +195,7 @@ def test_apply_create_then_reapply_with_changes(kubectl, namespace):
     ns = namespace
     out = kubectl("apply", "-f", "-", input=DEPLOY_V1.format(ns=ns))
     assert out.strip() == "deployment.apps/web created"
-    d1 = get_json(kubectl, "deploy", "web", "-n", ns)
+    d1 = settled_json(kubectl, "deploy", "web", "-n", ns)  # the deployment controller is done writing
     last = json.loads(d1["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
     assert last["spec"]["template"]["spec"]["containers"][0]["env"][1] == {"name": "B", "value": "2"}
     assert d1["spec"]["minReadySeconds"] == 5
@@ -846,23 +859,16 @@ def test_describe_node(kubectl, api_client, namespace):
 def test_describe_deployment_and_replicaset(kubectl, namespace):
     ns = namespace
     kubectl("apply", "-f", "-", input=DEPLOY_V1.format(ns=ns))
-    d = get_json(kubectl, "deploy", "web", "-n", ns)
-    # the ReplicaSet a deployment controller would make for the current template
-    template = json.loads(json.dumps(d["spec"]["template"]))
-    template["metadata"]["labels"]["pod-template-hash"] = "5d8f7c9b6"
-    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
-          "metadata": {"name": "web-5d8f7c9b6", "namespace": ns,
-                       "labels": {"app": "web", "pod-template-hash": "5d8f7c9b6"},
-                       "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                            "name": "web", "uid": d["metadata"]["uid"],
-                                            "controller": True, "blockOwnerDeletion": True}]},
-          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web",
-                                                               "pod-template-hash": "5d8f7c9b6"}},
-                   "template": template}}
-    kubectl("create", "-f", "-", input=json.dumps(rs))
-    make_event(kubectl, ns, "web.e1", {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
-                                       "namespace": ns, "uid": d["metadata"]["uid"]},
-               "ScalingReplicaSet", "Scaled up replica set web-5d8f7c9b6 from 0 to 1")
+    # the deployment controller makes the ReplicaSet (and its pod) for the current template
+    deadline = time.time() + 20
+    while True:
+        rss = get_json(kubectl, "rs", "-n", ns)["items"]
+        if rss and (rss[0].get("status") or {}).get("replicas") == 1 and \
+                "Scaled up replica set" in kubectl("get", "events", "-n", ns):
+            break
+        assert time.time() < deadline, rss
+        time.sleep(0.1)
+    rs_name = rss[0]["metadata"]["name"]
     out = kubectl("describe", "deployment", "web", "-n", ns)
     assert field(out, "Name") == "web"
     assert field(out, "Selector") == "app=web"
@@ -876,16 +882,16 @@ def test_describe_deployment_and_replicaset(kubectl, namespace):
     assert "web:" in tmpl and "sidecar:" in tmpl
     assert "Image:       nginx:1.27" in tmpl or "Image:      nginx:1.27" in tmpl
     assert any(re.match(r"/data from data \(rw\)", x) for x in tmpl)
-    assert field(out, "NewReplicaSet") == "web-5d8f7c9b6 (0/1 replicas created)"
+    assert field(out, "NewReplicaSet") == f"{rs_name} (1/1 replicas created)"
     assert field(out, "OldReplicaSets") == "<none>"
     events = section(out, "Events:")
-    assert any(re.match(r"Normal\s+ScalingReplicaSet\s+\S+\s+e2e-test\s+Scaled up replica set "
-                        r"web-5d8f7c9b6 from 0 to 1", e) for e in events), events
+    assert any(re.match(r"Normal\s+ScalingReplicaSet\s+\S+\s+deployment-controller\s+Scaled up replica set "
+                        + rs_name + r" from 0 to 1", e) for e in events), events
 
-    out = kubectl("describe", "rs", "web-5d8f7c9b6", "-n", ns)
+    out = kubectl("describe", "rs", rs_name, "-n", ns)
     assert field(out, "Controlled By") == "Deployment/web"
-    assert field(out, "Replicas") == "0 current / 1 desired"
-    assert field(out, "Pods Status") == "0 Running / 0 Waiting / 0 Succeeded / 0 Failed"
+    assert field(out, "Replicas") == "1 current / 1 desired"
+    assert field(out, "Pods Status") == "0 Running / 1 Waiting / 0 Succeeded / 0 Failed"
 
 
 def test_describe_service(kubectl, namespace):

@@ -44,6 +44,23 @@ def deployment(name: str, replicas: int = 1) -> dict:
                                   "spec": {"containers": [{"name": "c", "image": IMAGE}]}}}}
 
 
+def settled(apps, namespace: str, name: str, timeout: float = 20.0):
+    """The Deployment once the deployment controller has caught up with its spec (with no
+    nodes its pods stay pending, so after that nothing writes it until the spec changes)."""
+    deadline = time.time() + timeout
+    while True:
+        d = apps.read_namespaced_deployment(name, namespace)
+        st = d.status
+        if st is not None and (st.observed_generation or 0) >= d.metadata.generation and \
+                (st.replicas or 0) == d.spec.replicas and (st.updated_replicas or 0) == d.spec.replicas:
+            time.sleep(0.2)
+            again = apps.read_namespaced_deployment(name, namespace)
+            if again.metadata.resource_version == d.metadata.resource_version:
+                return d
+        assert time.time() < deadline, f"deployment {name} did not settle: {st}"
+        time.sleep(0.1)
+
+
 def pod(name: str, labels: dict | None = None, node: str | None = None) -> dict:
     spec: dict = {"containers": [{"name": "c", "image": IMAGE}]}
     if node:
@@ -178,6 +195,7 @@ def test_deployment_crud_and_stale_replace_conflicts(apps, namespace):
     created = apps.create_namespaced_deployment(namespace, deployment("d"))
     assert created.metadata.generation == 1
     assert created.spec.strategy.type == "RollingUpdate" and created.spec.revision_history_limit == 10
+    settled(apps, namespace, "d")  # the deployment controller writes status meanwhile
 
     stale = apps.read_namespaced_deployment("d", namespace)
     fresh = apps.read_namespaced_deployment("d", namespace)
@@ -194,11 +212,12 @@ def test_deployment_crud_and_stale_replace_conflicts(apps, namespace):
     assert body["message"] == ('Operation cannot be fulfilled on deployments.apps "d": the object has been '
                                'modified; please apply your changes to the latest version and try again')
     assert body["details"] == {"name": "d", "group": "apps", "kind": "deployments"}
-    after = apps.read_namespaced_deployment("d", namespace)
-    assert after.spec.replicas == 2 and after.metadata.resource_version == replaced.metadata.resource_version
+    after = settled(apps, namespace, "d")
+    assert after.spec.replicas == 2 and after.metadata.generation == replaced.metadata.generation
 
     patched = apps.patch_namespaced_deployment("d", namespace, {"spec": {"replicas": 3}})
     assert patched.spec.replicas == 3 and patched.metadata.generation == 3
+    patched = settled(apps, namespace, "d")
     noop = apps.patch_namespaced_deployment("d", namespace, {"spec": {"replicas": 3}})
     assert noop.metadata.resource_version == patched.metadata.resource_version  # no-op: no write
 
@@ -209,37 +228,39 @@ def test_deployment_crud_and_stale_replace_conflicts(apps, namespace):
     assert apps.list_namespaced_deployment(namespace).items == []
 
 
-def test_deployment_status_subresource(apps, namespace):
-    created = apps.create_namespaced_deployment(namespace, deployment("d", replicas=2))
+def test_status_subresource(apps, namespace):
+    # a StatefulSet: no controller here writes its status, so the test alone does
+    created = apps.create_namespaced_stateful_set(namespace, dict(deployment("d", replicas=2), kind="StatefulSet"))
     assert created.metadata.generation == 1
-    assert created.status is None or created.status.replicas is None
+    assert created.status is None or not created.status.ready_replicas
 
-    cur = apps.read_namespaced_deployment_status("d", namespace)
-    cur.status = client.V1DeploymentStatus(replicas=2, ready_replicas=1, observed_generation=1)
+    cur = apps.read_namespaced_stateful_set_status("d", namespace)
+    cur.status = client.V1StatefulSetStatus(replicas=2, ready_replicas=1, observed_generation=1)
     cur.spec.replicas = 9  # ignored: the status subresource only writes status
-    after_status = apps.replace_namespaced_deployment_status("d", namespace, cur)
+    after_status = apps.replace_namespaced_stateful_set_status("d", namespace, cur)
     assert after_status.status.replicas == 2 and after_status.status.ready_replicas == 1
     assert after_status.spec.replicas == 2
     assert after_status.metadata.generation == 1
     assert rv(after_status) > rv(created)
 
-    patched_status = apps.patch_namespaced_deployment_status("d", namespace, {"status": {"readyReplicas": 2}})
+    patched_status = apps.patch_namespaced_stateful_set_status("d", namespace, {"status": {"readyReplicas": 2}})
     assert patched_status.status.ready_replicas == 2 and patched_status.metadata.generation == 1
 
-    spec_update = apps.read_namespaced_deployment("d", namespace)
+    spec_update = apps.read_namespaced_stateful_set("d", namespace)
     spec_update.spec.replicas = 4
-    spec_update.status = client.V1DeploymentStatus(replicas=100)  # ignored: status only via /status
-    replaced = apps.replace_namespaced_deployment("d", namespace, spec_update)
+    spec_update.status = client.V1StatefulSetStatus(replicas=100)  # ignored: status only via /status
+    replaced = apps.replace_namespaced_stateful_set("d", namespace, spec_update)
     assert replaced.spec.replicas == 4 and replaced.metadata.generation == 2
     assert replaced.status.replicas == 2 and replaced.status.ready_replicas == 2
     assert replaced.status.observed_generation == 1
 
-    label_only = apps.patch_namespaced_deployment("d", namespace, {"metadata": {"labels": {"x": "y"}}})
+    label_only = apps.patch_namespaced_stateful_set("d", namespace, {"metadata": {"labels": {"x": "y"}}})
     assert label_only.metadata.generation == 2  # metadata is not spec
 
 
 def test_deployment_scale_subresource(apps, namespace):
     apps.create_namespaced_deployment(namespace, deployment("d", replicas=2))
+    settled(apps, namespace, "d")  # the deployment controller writes status meanwhile
     scale = apps.read_namespaced_deployment_scale("d", namespace)
     assert (scale.kind, scale.api_version) == ("Scale", "autoscaling/v1")
     assert scale.metadata.name == "d" and scale.spec.replicas == 2
@@ -251,7 +272,7 @@ def test_deployment_scale_subresource(apps, namespace):
     assert new_scale.spec.replicas == 5
     dep = apps.read_namespaced_deployment("d", namespace)
     assert dep.spec.replicas == 5 and dep.metadata.generation == 2
-    assert dep.metadata.resource_version == new_scale.metadata.resource_version
+    assert int(dep.metadata.resource_version) >= int(new_scale.metadata.resource_version)  # + controller writes
 
     stale.spec.replicas = 1
     with pytest.raises(ApiException) as e:

@@ -27,7 +27,7 @@ def _state(api: client.ApiClient, ns: str) -> dict:
     out = {}
     for kind, lst in (("cm", v1.list_namespaced_config_map(ns)), ("secret", v1.list_namespaced_secret(ns)),
                       ("svc", v1.list_namespaced_service(ns)), ("pod", v1.list_namespaced_pod(ns)),
-                      ("deploy", apps.list_namespaced_deployment(ns))):
+                      ("sts", apps.list_namespaced_stateful_set(ns))):
         for o in lst.items:
             if o.metadata.name == "kube-root-ca.crt":
                 continue
@@ -56,12 +56,13 @@ def test_objects_survive_sigterm_restart(fresh_server):
         v1.create_namespaced_config_map("keep", client.V1ConfigMap(
             metadata=client.V1ObjectMeta(name="held", finalizers=["example.com/x"])))
         v1.delete_namespaced_config_map("held", "keep")
-        apps.create_namespaced_deployment("keep", {
+        # a StatefulSet: no controller here writes it, so its state is only what the test wrote
+        apps.create_namespaced_stateful_set("keep", {
             "metadata": {"name": "d"}, "spec": {
                 "replicas": 2, "selector": {"matchLabels": {"app": "d"}},
                 "template": {"metadata": {"labels": {"app": "d"}},
                              "spec": {"containers": [{"name": "c", "image": IMAGE}]}}}})
-        apps.patch_namespaced_deployment_status("d", "keep", {"status": {"replicas": 2}})
+        apps.patch_namespaced_stateful_set_status("d", "keep", {"status": {"replicas": 2}})
         before = _state(api, "keep")
         ns_before = v1.read_namespace("keep")
         list_rv = int(v1.list_namespaced_config_map("keep").metadata.resource_version)
@@ -82,7 +83,7 @@ def test_objects_survive_sigterm_restart(fresh_server):
         assert v1.read_namespaced_service("web", "keep").spec.cluster_ip == svc.spec.cluster_ip
         held = v1.read_namespaced_config_map("held", "keep")
         assert held.metadata.deletion_timestamp and held.metadata.finalizers == ["example.com/x"]
-        assert apps.read_namespaced_deployment("d", "keep").status.replicas == 2
+        assert apps.read_namespaced_stateful_set("d", "keep").status.replicas == 2
 
         # revisions keep increasing from where they were
         newest = max(rv for _, rv, _ in before.values())

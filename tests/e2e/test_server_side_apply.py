@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 
 import pytest
 from kubernetes import client, dynamic
@@ -40,8 +41,8 @@ def fields(obj: dict, manager: str, operation: str, subresource=None) -> dict:
 
 
 def deployment_yaml(name: str, ns: str, *, replicas: int | None = 2, image: str = "nginx:1.25",
-                    labels: bool = True, port: bool = True) -> str:
-    doc = {"apiVersion": "apps/v1", "kind": "Deployment",
+                    labels: bool = True, port: bool = True, kind: str = "Deployment") -> str:
+    doc = {"apiVersion": "apps/v1", "kind": kind,
            "metadata": {"name": name, "namespace": ns},
            "spec": {"selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}},
@@ -55,6 +56,26 @@ def deployment_yaml(name: str, ns: str, *, replicas: int | None = 2, image: str 
     return json.dumps(doc)
 
 
+def settled(kubectl, *args) -> dict:
+    """The object once the deployment controller has caught up with it (no writes for a moment)."""
+    deadline = time.time() + 20
+    while True:
+        obj = get(kubectl, *args)
+        st = obj.get("status") or {}
+        if st.get("observedGeneration", 0) >= obj["metadata"]["generation"]:
+            time.sleep(0.3)
+            again = get(kubectl, *args)
+            if again["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]:
+                return obj
+        assert time.time() < deadline, "the deployment controller did not settle"
+        time.sleep(0.1)
+
+
+def own_entries(obj: dict) -> list:
+    """managedFields entries, leaving out the deployment controller's status writes."""
+    return [k for k in entries(obj) if k != ("kube-controller-manager", "Update", "status")]
+
+
 def apply_ss(kubectl, manifest: str, *flags, check=True):
     return kubectl.run("apply", "--server-side", *flags, "-f", "-", input=manifest, check=check)
 
@@ -66,7 +87,7 @@ def test_apply_creates_then_updates_and_prunes(kubectl, namespace):
     out = apply_ss(kubectl, deployment_yaml(name, namespace)).stdout
     assert out.strip() == f"deployment.apps/{name} serverside-applied"
     obj = get(kubectl, "deployment", name, "-n", namespace)
-    assert list(entries(obj)) == [("kubectl", "Apply", None)]
+    assert own_entries(obj) == [("kubectl", "Apply", None)]
     e = entries(obj)[("kubectl", "Apply", None)]
     assert e["apiVersion"] == "apps/v1" and e["fieldsType"] == "FieldsV1" and e["time"]
     assert e["fieldsV1"] == {
@@ -95,7 +116,7 @@ def test_apply_creates_then_updates_and_prunes(kubectl, namespace):
                                       ".": {}, "f:image": {}, "f:name": {}}}}}}}
 
     # an unchanged re-apply changes nothing, not even the resourceVersion
-    rv = obj["metadata"]["resourceVersion"]
+    rv = settled(kubectl, "deployment", name, "-n", namespace)["metadata"]["resourceVersion"]
     apply_ss(kubectl, deployment_yaml(name, namespace, image="nginx:1.26", labels=False, port=False))
     assert get(kubectl, "deployment", name, "-n", namespace)["metadata"]["resourceVersion"] == rv
 
@@ -232,31 +253,32 @@ def test_other_verbs_record_updates(kubectl, namespace):
 
 def test_status_subresource_and_reset_managed_fields(kubectl, namespace, api_client):
     name = unique("st")
-    apply_ss(kubectl, deployment_yaml(name, namespace))
+    # a StatefulSet: no controller here writes its status, only the test does
+    apply_ss(kubectl, deployment_yaml(name, namespace, kind="StatefulSet"))
     apps = client.AppsV1Api(api_client)
     body = {"status": {"observedGeneration": 1, "replicas": 2}}
-    apps.patch_namespaced_deployment_status(name, namespace, body, field_manager="ctrl")
-    obj = get(kubectl, "deployment", name, "-n", namespace)
+    apps.patch_namespaced_stateful_set_status(name, namespace, body, field_manager="ctrl")
+    obj = get(kubectl, "statefulset", name, "-n", namespace)
     assert fields(obj, "ctrl", "Update", "status") == {"f:status": {"f:observedGeneration": {},
                                                                     "f:replicas": {}}}
 
     # a Scale PUT without fieldManager: named after the client's User-Agent, recorded on the scale subresource
-    scale = apps.read_namespaced_deployment_scale(name, namespace)
+    scale = apps.read_namespaced_stateful_set_scale(name, namespace)
     scale.spec.replicas = 3
-    apps.replace_namespaced_deployment_scale(name, namespace, scale)
-    obj = get(kubectl, "deployment", name, "-n", namespace)
+    apps.replace_namespaced_stateful_set_scale(name, namespace, scale)
+    obj = get(kubectl, "statefulset", name, "-n", namespace)
     assert fields(obj, "OpenAPI-Generator", "Update", "scale") == {"f:spec": {"f:replicas": {}}}
     assert "f:replicas" not in json.dumps(fields(obj, "kubectl", "Apply"))
 
     # managedFields: [{}] clears the record, and plain updates are not tracked afterwards
-    kubectl("patch", "deployment", name, "-n", namespace, "--type=merge",
+    kubectl("patch", "statefulset", name, "-n", namespace, "--type=merge",
             "-p", '{"metadata":{"managedFields":[{}]}}')
-    assert "managedFields" not in get(kubectl, "deployment", name, "-n", namespace)["metadata"]
-    kubectl("label", "deployment", name, "-n", namespace, "x=y")
-    assert "managedFields" not in get(kubectl, "deployment", name, "-n", namespace)["metadata"]
+    assert "managedFields" not in get(kubectl, "statefulset", name, "-n", namespace)["metadata"]
+    kubectl("label", "statefulset", name, "-n", namespace, "x=y")
+    assert "managedFields" not in get(kubectl, "statefulset", name, "-n", namespace)["metadata"]
     # until the next apply, which gives the existing fields to "before-first-apply"
-    apply_ss(kubectl, deployment_yaml(name, namespace, replicas=3))
-    obj = get(kubectl, "deployment", name, "-n", namespace)
+    apply_ss(kubectl, deployment_yaml(name, namespace, replicas=3, kind="StatefulSet"))
+    obj = get(kubectl, "statefulset", name, "-n", namespace)
     assert set(entries(obj)) == {("kubectl", "Apply", None), ("before-first-apply", "Update", None)}
     assert fields(obj, "before-first-apply", "Update")["f:metadata"]["f:labels"]["f:x"] == {}
 

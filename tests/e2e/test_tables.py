@@ -364,14 +364,22 @@ def test_deployment_columns(kubectl, namespace, api_client):
             "-n", namespace)
     header, rows = get_table(kubectl, "deployments", "-n", namespace)
     assert header == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-    assert [rows["web"][c] for c in header[1:4]] == ["0/2", "0", "0"]
+    assert rows["web"]["READY"] == "0/2"
 
-    apps = client.AppsV1Api(api_client)
-    dep = api_client.sanitize_for_serialization(apps.read_namespaced_deployment("web", namespace))
-    dep["status"] = {"replicas": 2, "readyReplicas": 1, "updatedReplicas": 2, "availableReplicas": 1,
-                     "observedGeneration": 1}
-    apps.replace_namespaced_deployment_status("web", namespace, dep)
-    header, rows = get_table(kubectl, "deploy", "web", "-n", namespace, "-o", "wide")
+    # the controllers make two pods; the test plays kubelet and reports one of them ready
+    v1 = client.CoreV1Api(api_client)
+    deadline = time.time() + 20
+    while len(pods := v1.list_namespaced_pod(namespace).items) < 2:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    v1.patch_namespaced_pod_status(pods[0].metadata.name, namespace, {"status": {
+        "phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}})
+    while True:
+        header, rows = get_table(kubectl, "deploy", "web", "-n", namespace, "-o", "wide")
+        if rows["web"]["AVAILABLE"] == "1" or time.time() > deadline:
+            break
+        time.sleep(0.1)
     assert header == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
     assert [rows["web"][c] for c in header[1:4]] + [rows["web"][c] for c in header[5:]] == \
         ["1/2", "2", "1", "nginx,busybox", "nginx:1.27,busybox:1.36", "app=web"]
@@ -409,10 +417,15 @@ def test_workload_columns(kubectl, namespace):
                   "jobTemplate": {"spec": {"template": job_tmpl}}}},
     ], "-n", namespace)
 
-    header, rows = get_table(kubectl, "rs", "rs", "-n", namespace, "-o", "wide")
+    deadline = time.time() + 20
+    while True:  # the replicaset controller makes its three pods
+        header, rows = get_table(kubectl, "rs", "rs", "-n", namespace, "-o", "wide")
+        if rows["rs"]["CURRENT"] == "3" or time.time() > deadline:
+            break
+        time.sleep(0.1)
     assert header == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
     assert [rows["rs"][c] for c in ("DESIRED", "CURRENT", "READY", "CONTAINERS", "IMAGES", "SELECTOR")] == \
-        ["3", "0", "0", "main", "img:1", "app=w,tier in (a,b)"]
+        ["3", "3", "0", "main", "img:1", "app=w,tier in (a,b)"]
 
     header, rows = get_table(kubectl, "ds", "-n", namespace, "-o", "wide")
     assert header == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE",
