@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="run controllers only while holding the kube-system Lease "
                          "(auto: when the store can be shared, i.e. etcd)")
     up.add_argument("--no-scheduler", action="store_true",
-                    help="do not run the scheduler (and node-condition tainter) in-process")
+                    help="do not run the scheduler (the controller manager still runs)")
     up.add_argument("--log-level", default="INFO")
     sched = sub.add_parser("scheduler", help="run the scheduler against an API server")
     sched.add_argument("--kubeconfig", required=True, type=Path)
@@ -37,6 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     sched.add_argument("--taint-nodes-by-condition", action="store_true",
                        help="also taint nodes whose Ready condition is False/Unknown")
     sched.add_argument("--log-level", default="INFO")
+    cm = sub.add_parser("controller-manager",
+                        help="run the controllers (and optionally the scheduler) against an API server")
+    cm.add_argument("--kubeconfig", required=True, type=Path)
+    cm.add_argument("--root-ca-file", type=Path, default=None,
+                    help="CA published in every namespace's kube-root-ca.crt (default: the kubeconfig's)")
+    cm.add_argument("--scheduler-kubeconfig", type=Path, default=None,
+                    help="also run the scheduler, with these credentials")
+    cm.add_argument("--leader-elect", action="store_true",
+                    help="run only while holding the kube-system/shim-controller-manager Lease")
+    cm.add_argument("--leader-elect-identity", default="")
+    cm.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    cm.add_argument("--log-level", default="INFO")
     from shim.node.cli import add_node_parser
     add_node_parser(sub)
     etcd = sub.add_parser("etcd", help="etcd helpers")
@@ -46,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return _up(args)
     if args.command == "scheduler":
         return _scheduler(args)
+    if args.command == "controller-manager":
+        return _controller_manager(args)
     if args.command == "node":
         return args.node_func(args)
     if args.command == "etcd":
@@ -68,6 +82,32 @@ def _scheduler(args) -> int:
             str(args.kubeconfig), scheduler_name=args.scheduler_name,
             percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
             taint_nodes=args.taint_nodes_by_condition))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        return 0
+
+    return asyncio.run(run())
+
+
+def _controller_manager(args) -> int:
+    from shim.controllers.run import run_controller_manager
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+
+    async def run() -> int:
+        task = asyncio.ensure_future(run_controller_manager(
+            args.kubeconfig, root_ca_file=args.root_ca_file, scheduler_kubeconfig=args.scheduler_kubeconfig,
+            leader_elect=args.leader_elect, identity=args.leader_elect_identity,
+            exit_with_parent=args.exit_with_parent))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)

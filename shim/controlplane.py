@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 
 from aiohttp import web
@@ -53,21 +55,11 @@ class ControlPlane:
         # Leader election (shim/leaderelection.py): on by default when the store can be
         # shared by several replicas (etcd); the embedded store has one process by design.
         self.leader_elect = leader_elect if leader_elect is not None else store != "sqlite"
-        # Loops that must run in one replica only: each is `async fn(api)`, run while this
-        # replica leads (or always, without leader election). Every controller and the
-        # scheduler is a client of this process's own API (shim/controllers/run.py).
-        from shim.controllers import run as controllers
-        from shim.scheduler.run import run_in_control_plane
-        self.leader_loops: list = [
-            lambda api: controllers.run_node_condition_taints(self),
-            lambda api: controllers.run_service_accounts(self),
-            lambda api: controllers.run_namespaces(self),
-            lambda api: controllers.run_workload_controllers(self),
-            lambda api: controllers.run_garbage_collector(self),
-        ]
-        if run_scheduler:
-            self.leader_loops.append(lambda api: run_in_control_plane(self))
-        self.elector = None
+        # The controllers and the scheduler run in a child process, `shim controller-manager`
+        # (shim/controllers/run.py), as clients of this API server; with leader election only
+        # the replica whose manager holds the kube-system Lease runs them.
+        self.run_scheduler = run_scheduler
+        self.manager_pid: int | None = None
         self.kubeconfig_path = self.data_dir / "admin.kubeconfig"
         self._lock_fd: int | None = None
         self._runner: web.AppRunner | None = None
@@ -122,7 +114,7 @@ class ControlPlane:
             self.port = site._server.sockets[0].getsockname()[1]
         self._write_kubeconfig()
         if self.run_loops:
-            self._tasks.append(asyncio.create_task(self._run_leader_loops(), name="controllers"))
+            self._tasks.append(asyncio.create_task(self._supervise_manager(), name="controller-manager"))
             self._tasks.append(asyncio.create_task(self._compaction_loop(), name="compaction"))
         self.api.ready = True
 
@@ -203,18 +195,57 @@ class ControlPlane:
                 if e.code != 409:
                     raise
 
-    async def _run_leader_loops(self) -> None:
-        async def lead():
-            await asyncio.gather(*(loop(self.api) for loop in self.leader_loops))
-        if not self.leader_elect:
-            return await lead()
-        from shim.leaderelection import LeaderElector
-        # Stable per data dir: a replica restarted on its own data dir (which the dir lock
-        # makes the only process using it) takes its lease back at once.
-        import hashlib
-        ident = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:10]
-        self.elector = LeaderElector(self.api, f"{local_hostname()}_{ident}")
-        await self.elector.run(lead)
+    def _component_kubeconfig(self, name: str, user: str) -> Path:
+        """A kubeconfig for one of our components (fresh client certificate each start)."""
+        path = self.data_dir / f"{name}.kubeconfig"
+        cert, key = self.pki.issue_client_cert(user, [])
+        write_kubeconfig(path, server=self.server_url, ca_pem=self.pki.ca_pem, cert_pem=cert, key_pem=key,
+                         user=user)
+        return path
+
+    def manager_command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "shim.cli", "controller-manager",
+               "--kubeconfig", str(self._component_kubeconfig(
+                   "controller-manager", "system:kube-controller-manager")),
+               "--root-ca-file", str(self.pki.ca_cert), "--exit-with-parent",
+               "--log-level", logging.getLevelName(logging.getLogger().level)]
+        if self.run_scheduler:
+            cmd += ["--scheduler-kubeconfig",
+                    str(self._component_kubeconfig("scheduler", "system:kube-scheduler"))]
+        if self.leader_elect:
+            # Stable per data dir: a replica restarted on its own data dir (which the dir lock
+            # makes the only process using it) takes its lease back at once.
+            ident = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:10]
+            cmd += ["--leader-elect", "--leader-elect-identity", f"{local_hostname()}_{ident}"]
+        return cmd
+
+    async def _supervise_manager(self) -> None:
+        """Keep the controller manager running; stop it (SIGTERM, then SIGKILL) when we stop."""
+        delay = 1.0
+        while True:
+            started = asyncio.get_running_loop().time()
+            # stdout and stderr are ours: its log lines land where the API server's do
+            proc = await asyncio.create_subprocess_exec(*self.manager_command(), stdin=asyncio.subprocess.DEVNULL,
+                                                        stdout=sys.stderr.fileno())
+            self.manager_pid = proc.pid
+            try:
+                rc = await proc.wait()
+            except asyncio.CancelledError:
+                if proc.returncode is None:
+                    proc.terminate()
+                    try:
+                        await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
+                    except asyncio.TimeoutError:
+                        proc.kill()
+                        await proc.wait()
+                raise
+            finally:
+                self.manager_pid = None
+            if asyncio.get_running_loop().time() - started > 60:
+                delay = 1.0
+            log.warning("controller manager exited (%s); starting it again in %.0fs", rc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     async def _compaction_loop(self) -> None:
         """Like kube-apiserver: every interval, compact to the revision seen one interval ago."""

@@ -1,10 +1,9 @@
 """Leader election through a coordination.k8s.io/v1 Lease, as client-go's leaderelection does.
 
 Several `shim up` replicas on one etcd must not all run the controllers (and the scheduler):
-each replica runs a LeaderElector, and only the one holding the Lease runs them. The Lease
-lives in kube-system and is read and written through the API server's own ResourceStores,
-so it goes through validation and the watch stream like any client's Lease, and stock
-tools show it (`kubectl -n kube-system get lease`).
+each replica's controller manager runs a LeaderElector, and only the one holding the Lease
+runs them. The Lease lives in kube-system and is read and written through the API like any
+client's Lease (shim.client), so stock tools show it (`kubectl -n kube-system get lease`).
 
 Upstream semantics: spec.holderIdentity, leaseDurationSeconds (15), acquireTime,
 renewTime (MicroTime) and leaseTransitions (+1 whenever the holder changes). The holder
@@ -26,12 +25,12 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable
 
-from shim.api import errors
-from shim.api.registry import WriteOptions
+from shim.client.api import ApiError, Client, Resource
 
 log = logging.getLogger("shim.leaderelection")
 
 MICRO_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 
 
 def _now() -> datetime:
@@ -54,10 +53,10 @@ def _parse(s: str | None) -> datetime | None:
 
 
 class LeaderElector:
-    def __init__(self, api, identity: str, *, name: str = "shim-controller-manager",
+    def __init__(self, client: Client, identity: str, *, name: str = "shim-controller-manager",
                  namespace: str = "kube-system", lease_duration: float = 15.0,
                  renew_deadline: float = 10.0, retry_period: float = 2.0):
-        self.api = api
+        self.client = client
         self.identity = identity
         self.name = name
         self.namespace = namespace
@@ -69,9 +68,13 @@ class LeaderElector:
         self._observed_at = 0.0                   # monotonic time it was first seen
         self._wake_at = 0.0                       # monotonic time the observed lease expires
 
-    @property
-    def leases(self):
-        return self.api.resource("coordination.k8s.io", "v1", "leases")
+    async def _get(self) -> dict | None:
+        try:
+            return await self.client.get(LEASES, self.name, self.namespace)
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
 
     async def run(self, lead: Callable[[], Awaitable]) -> None:
         """Forever: wait to acquire the lease, run lead() while holding it, and stop it as
@@ -135,18 +138,17 @@ class LeaderElector:
 
     async def _try_acquire_or_renew(self) -> bool:
         """One attempt (client-go's tryAcquireOrRenew). True if we hold the lease now."""
-        rs = self.leases
         now = _now()
         try:
-            lease = await rs.get_or_none(self.namespace, self.name)
+            lease = await self._get()
             if lease is None:
-                await rs.create(self.namespace, {
+                await self.client.create(LEASES, {
                     "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                     "metadata": {"name": self.name, "namespace": self.namespace},
                     "spec": {"holderIdentity": self.identity,
                              "leaseDurationSeconds": int(self.lease_duration),
                              "acquireTime": _fmt(now), "renewTime": _fmt(now),
-                             "leaseTransitions": 0}}, WriteOptions())
+                             "leaseTransitions": 0}}, self.namespace)
                 self._observed = (self.identity, _fmt(now), "")
                 return True
             spec = lease.get("spec") or {}
@@ -174,12 +176,12 @@ class LeaderElector:
                 new_spec["acquireTime"] = _fmt(now)
                 new_spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + 1
             new["spec"] = new_spec
-            out, _ = await rs.update(self.namespace, self.name, new, WriteOptions())
+            out = await self.client.update(LEASES, new, self.namespace)
             self._observed = (self.identity, new_spec["renewTime"], out["metadata"]["resourceVersion"])
             self._observed_at = time.monotonic()
             self._wake_at = 0.0
             return True
-        except errors.ApiError as e:
+        except ApiError as e:
             if e.code not in (409, 404, 503, 504, 500):
                 log.warning("%s: lease %s/%s: %s", self.identity, self.namespace, self.name, e.message)
             return False
@@ -191,13 +193,13 @@ class LeaderElector:
         """Give the lease up (holder cleared, as client-go's ReleaseOnCancel) if we hold it."""
         try:
             async with asyncio.timeout(2):
-                lease = await self.leases.get_or_none(self.namespace, self.name)
+                lease = await self._get()
                 if not lease or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
                     return
                 new = dict(lease)
                 new["spec"] = dict(lease["spec"], leaseDurationSeconds=1, renewTime=_fmt(_now()))
                 new["spec"].pop("holderIdentity", None)
-                await self.leases.update(self.namespace, self.name, new, WriteOptions())
+                await self.client.update(LEASES, new, self.namespace)
         except Exception as e:
             log.debug("%s: releasing the lease failed: %r", self.identity, e)
 

@@ -1,21 +1,13 @@
-"""Running the scheduler: inside `shim up`, or on its own with `shim scheduler --kubeconfig`.
+"""Running the scheduler on its own: `shim scheduler --kubeconfig`.
 
-Inside the control plane the scheduler is still an API client: it talks HTTPS to its own
-process with a client certificate for `system:kube-scheduler` issued from the cluster CA.
-(shim/controllers/run.py runs such loops.)
+`shim up` runs it inside its controller manager process instead (shim/controllers/run.py),
+with a kubeconfig for `system:kube-scheduler`.
 """
 from __future__ import annotations
 
 import asyncio
 
 from shim.client.api import Client
-from shim.controllers.run import keep_running
-
-
-async def run_in_control_plane(cp) -> None:
-    """The scheduler as a client of `cp`'s own API (a leader loop of the control plane)."""
-    from shim.scheduler.scheduler import Scheduler
-    await keep_running("scheduler", cp, "system:kube-scheduler", 200, lambda c: Scheduler(c).run())
 
 
 async def run_standalone(kubeconfig: str, *, scheduler_name: str = "default-scheduler",
