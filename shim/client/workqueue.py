@@ -161,6 +161,25 @@ class WorkQueue:
             if not fut.done():
                 fut.set_result(None)
 
+    async def run_worker(self, sync, on_error) -> None:
+        """One worker, until the queue shuts down: `await sync(item)` for each item taken;
+        success forgets its failures; on an exception `on_error(item, exc)` decides what
+        happens next (add_rate_limited, add_after, forget...). Cancellation propagates."""
+        while True:
+            try:
+                item = await self.get()
+            except ShutDown:
+                return
+            try:
+                await sync(item)
+                self.forget(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                on_error(item, e)
+            finally:
+                self.done(item)
+
     @property
     def shutting_down(self) -> bool:
         return self._shutting_down

@@ -33,7 +33,7 @@ import orjson
 from shim.client.api import DEPLOYMENTS, PODS, REPLICA_SETS, ApiError, Client
 from shim.client.events import EventRecorder
 from shim.client.informer import Informer, key_of
-from shim.client.workqueue import ShutDown, WorkQueue
+from shim.client.workqueue import WorkQueue
 from shim.controllers.replicaset import (PodIndex, clone, controller_of, controller_ref,
                                          has_namespace_terminating_cause, now_rfc3339, parse_time,
                                          selector_of)
@@ -411,27 +411,17 @@ class DeploymentController:
 
     # -- the work loop --------------------------------------------------------------------------
     async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except ShutDown:
-                return
-            try:
-                await self.sync(key)
-                self.queue.forget(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                if isinstance(e, ApiError) and has_namespace_terminating_cause(e):
-                    self.queue.forget(key)
-                elif self.queue.num_requeues(key) < MAX_RETRIES:
-                    log.info("syncing deployment %s: %s", key, e)
-                    self.queue.add_rate_limited(key)
-                else:
-                    log.warning("dropping deployment %s out of the queue: %s", key, e)
-                    self.queue.forget(key)
-            finally:
-                self.queue.done(key)
+        await self.queue.run_worker(self.sync, self._sync_failed)
+
+    def _sync_failed(self, key: str, e: Exception) -> None:
+        if isinstance(e, ApiError) and has_namespace_terminating_cause(e):
+            self.queue.forget(key)
+        elif self.queue.num_requeues(key) < MAX_RETRIES:
+            log.info("syncing deployment %s: %s", key, e)
+            self.queue.add_rate_limited(key)
+        else:
+            log.warning("dropping deployment %s out of the queue: %s", key, e)
+            self.queue.forget(key)
 
     async def sync(self, key: str) -> None:
         cached = self.d_informer.get(key)

@@ -31,7 +31,7 @@ import aiohttp
 from shim.client.api import (METADATA_ACCEPT, METADATA_LIST_ACCEPT, ApiError, Client, Resource,
                              is_not_found)
 from shim.client.informer import Informer
-from shim.client.workqueue import ShutDown, WorkQueue
+from shim.client.workqueue import WorkQueue
 
 log = logging.getLogger("shim.controllers.garbagecollector")
 
@@ -81,6 +81,10 @@ class Node:
 
 class _Settled(Exception):
     """The item needs no retry: its object is gone (graph updated) or its reference is invalid."""
+
+
+class _TryAgain(Exception):
+    """Not an error: the item is not finished yet (e.g. dependents still going)."""
 
 
 class _UnknownKind(Exception):
@@ -157,29 +161,20 @@ class GarbageCollector:
             log.warning("garbage collector: starting before these resources synced: %s", late)
 
     async def _worker(self, queue: WorkQueue, handle) -> None:
-        while True:
-            try:
-                uid = await queue.get()
-            except ShutDown:
-                return
-            try:
-                retry = await handle(uid)
-            except asyncio.CancelledError:
-                raise
-            except _UnknownKind as e:
+        async def sync(uid):
+            if await handle(uid):
+                raise _TryAgain()
+
+        def failed(uid, e: Exception) -> None:
+            if isinstance(e, _UnknownKind):
                 log.debug("garbage collector: %s; will retry", e)
-                retry = True
-            except ApiError as e:
+            elif isinstance(e, ApiError):
                 log.info("garbage collector: %s: %s", self.graph.get(uid, uid), e)
-                retry = True
-            except Exception:
-                log.exception("garbage collector: processing %s", self.graph.get(uid, uid))
-                retry = True
-            if retry:
-                queue.add_rate_limited(uid)
-            else:
-                queue.forget(uid)
-            queue.done(uid)
+            elif not isinstance(e, _TryAgain):
+                log.error("garbage collector: processing %s", self.graph.get(uid, uid), exc_info=e)
+            queue.add_rate_limited(uid)
+
+        await queue.run_worker(sync, failed)
 
     # -- the graph (informer handlers: quick, no I/O) --------------------------------------
     def _observe(self, res: Resource, old: dict | None, obj: dict) -> None:

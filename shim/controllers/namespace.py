@@ -36,7 +36,7 @@ import orjson
 
 from shim.client.api import NAMESPACES, PODS, ApiError, Client, Resource, is_conflict, is_not_found
 from shim.client.informer import Informer
-from shim.client.workqueue import (ItemExponentialBackoff, MaxOfRateLimiter, ShutDown, TokenBucket,
+from shim.client.workqueue import (ItemExponentialBackoff, MaxOfRateLimiter, TokenBucket,
                                    WorkQueue)
 
 log = logging.getLogger("shim.controllers.namespace")
@@ -124,25 +124,16 @@ class NamespaceController:
                 self._enqueue(ns)
 
     async def _worker(self) -> None:
-        while True:
-            try:
-                name = await self.queue.get()
-            except ShutDown:
-                return
-            try:
-                await self.sync(name)
-                self.queue.forget(name)
-            except ContentRemaining as e:
-                wait = min(e.estimate // 2 + 1, self.max_requeue)
-                log.debug("namespace %s: content remains, looking again in %.1fs", name, wait)
-                self.queue.add_after(name, wait)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.warning("deleting namespace %s failed: %s", name, e)
-                self.queue.add_rate_limited(name)
-            finally:
-                self.queue.done(name)
+        await self.queue.run_worker(self.sync, self._sync_failed)
+
+    def _sync_failed(self, name: str, e: Exception) -> None:
+        if isinstance(e, ContentRemaining):
+            wait = min(e.estimate // 2 + 1, self.max_requeue)
+            log.debug("namespace %s: content remains, looking again in %.1fs", name, wait)
+            self.queue.add_after(name, wait)
+        else:
+            log.warning("deleting namespace %s failed: %s", name, e)
+            self.queue.add_rate_limited(name)
 
     async def sync(self, name: str) -> None:
         if self.informer.get(name) is None:

@@ -19,7 +19,7 @@ import logging
 
 from shim.client.api import NODES, ApiError, Client
 from shim.client.informer import Informer
-from shim.client.workqueue import ShutDown, WorkQueue
+from shim.client.workqueue import WorkQueue
 
 log = logging.getLogger("shim.controllers.nodelifecycle")
 
@@ -88,21 +88,11 @@ class NodeConditionTaints:
             await self.informer.stop()
 
     async def _worker(self) -> None:
-        while True:
-            try:
-                name = await self.queue.get()
-            except ShutDown:
-                return
-            try:
-                await self.sync(name)
-                self.queue.forget(name)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.info("tainting node %s: %s", name, e)
-                self.queue.add_rate_limited(name)
-            finally:
-                self.queue.done(name)
+        await self.queue.run_worker(self.sync, self._sync_failed)
+
+    def _sync_failed(self, name: str, e: Exception) -> None:
+        log.info("tainting node %s: %s", name, e)
+        self.queue.add_rate_limited(name)
 
     async def sync(self, name: str) -> None:
         node = self.informer.get(name)

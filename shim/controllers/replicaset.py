@@ -27,7 +27,7 @@ from shim.api.selectors import SelectorError, label_selector_from_object, select
 from shim.client.api import PODS, REPLICA_SETS, ApiError, Client
 from shim.client.events import EventRecorder
 from shim.client.informer import Informer, key_of
-from shim.client.workqueue import ShutDown, WorkQueue
+from shim.client.workqueue import WorkQueue
 
 log = logging.getLogger("shim.controllers.replicaset")
 
@@ -320,21 +320,11 @@ class ReplicaSetController:
 
     # -- the work loop --------------------------------------------------------------------------
     async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except ShutDown:
-                return
-            try:
-                await self.sync(key)
-                self.queue.forget(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.info("syncing replica set %s: %s", key, e)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        await self.queue.run_worker(self.sync, self._sync_failed)
+
+    def _sync_failed(self, key: str, e: Exception) -> None:
+        log.info("syncing replica set %s: %s", key, e)
+        self.queue.add_rate_limited(key)
 
     async def sync(self, key: str) -> None:
         rs = self.rs_informer.get(key)
