@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _scheduler(args) -> int:
-    from shim.scheduler.run import run_standalone
+def _setup(args) -> None:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         import uvloop
@@ -77,11 +76,11 @@ def _scheduler(args) -> int:
     except ImportError:  # pragma: no cover
         pass
 
+
+def _run_until_signalled(make) -> int:
+    """Run the coroutine `make()` returns until it ends or SIGINT/SIGTERM cancels it."""
     async def run() -> int:
-        task = asyncio.ensure_future(run_standalone(
-            str(args.kubeconfig), scheduler_name=args.scheduler_name,
-            percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
-            taint_nodes=args.taint_nodes_by_condition))
+        task = asyncio.ensure_future(make())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
@@ -90,44 +89,30 @@ def _scheduler(args) -> int:
         except asyncio.CancelledError:
             pass
         return 0
-
     return asyncio.run(run())
+
+
+def _scheduler(args) -> int:
+    from shim.scheduler.run import run_standalone
+    _setup(args)
+    return _run_until_signalled(lambda: run_standalone(
+        str(args.kubeconfig), scheduler_name=args.scheduler_name,
+        percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
+        taint_nodes=args.taint_nodes_by_condition))
 
 
 def _controller_manager(args) -> int:
     from shim.controllers.run import run_controller_manager
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-
-    async def run() -> int:
-        task = asyncio.ensure_future(run_controller_manager(
-            args.kubeconfig, root_ca_file=args.root_ca_file, scheduler_kubeconfig=args.scheduler_kubeconfig,
-            leader_elect=args.leader_elect, identity=args.leader_elect_identity,
-            exit_with_parent=args.exit_with_parent))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        return 0
-
-    return asyncio.run(run())
+    _setup(args)
+    return _run_until_signalled(lambda: run_controller_manager(
+        args.kubeconfig, root_ca_file=args.root_ca_file, scheduler_kubeconfig=args.scheduler_kubeconfig,
+        leader_elect=args.leader_elect, identity=args.leader_elect_identity,
+        exit_with_parent=args.exit_with_parent))
 
 
 def _up(args) -> int:
     from shim.controlplane import ControlPlane, DataDirLocked
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
+    _setup(args)
     store_opts = None
     if args.store == "etcd":
         store_opts = {"endpoints": args.etcd_endpoints, "cafile": args.etcd_cafile,
