@@ -70,6 +70,10 @@ async def main(args) -> dict:
         ns = f"bench-{os.getpid()}"
         async with s.post("/api/v1/namespaces", json={"metadata": {"name": ns}}) as r:
             assert r.status == 201, await r.text()
+        # pods name a service account; without the controller manager nobody makes `default`
+        async with s.post(f"/api/v1/namespaces/{ns}/serviceaccounts",
+                          json={"metadata": {"name": "default"}}) as r:
+            assert r.status in (201, 409), await r.text()
 
         n_create = 1000 if args.quick else 5000
 
@@ -161,7 +165,7 @@ async def watch_latency(server: str, ctx: ssl.SSLContext, ns: str, watchers: int
             "watch_p99_ms": 1000 * lat[int(len(lat) * 0.99) - 1] if lat else None}
 
 
-def start_server(store: str = "sqlite") -> tuple[subprocess.Popen, Path, object]:
+def start_server(store: str = "sqlite", controllers: bool = False) -> tuple[subprocess.Popen, Path, object]:
     """`shim up` on a temp data dir; with store "etcd", on a fresh single-member etcd
     (built by shim/tools/etcd_install.py) started here too. Returns (proc, kubeconfig, etcd)."""
     data = Path(tempfile.mkdtemp(prefix="shim-bench-"))
@@ -175,9 +179,11 @@ def start_server(store: str = "sqlite") -> tuple[subprocess.Popen, Path, object]
         extra = ["--store", "etcd", "--etcd-endpoints", etcd.client_url]
     proc = subprocess.Popen([str(ROOT / ".venv/bin/shim"), "up", "--data-dir", str(data),
                              "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING",
-                             # the API server alone: with no nodes, an in-process scheduler would
-                             # answer every created pod with a status patch and an event
-                             "--no-scheduler", *extra],
+                             # by default the API server alone (--no-controllers); with
+                             # --controllers, what `shim up` runs by default minus the scheduler
+                             # (with no nodes it would answer every created pod with a status
+                             # patch and an event)
+                             "--no-scheduler" if controllers else "--no-controllers", *extra],
                             stdout=subprocess.PIPE, cwd=ROOT)
     for line in proc.stdout:
         if b"serving" in line:
@@ -194,10 +200,13 @@ if __name__ == "__main__":
     ap.add_argument("--events", type=int, default=20)
     ap.add_argument("--store", choices=["sqlite", "etcd"], default="sqlite",
                     help="backend of the server this starts (ignored with --kubeconfig)")
+    ap.add_argument("--controllers", action="store_true",
+                    help="run the controller manager beside the server this starts (it competes for "
+                         "the same cores and watches every pod)")
     args = ap.parse_args()
     proc = etcd = None
     if not args.kubeconfig:
-        proc, kc, etcd = start_server(args.store)
+        proc, kc, etcd = start_server(args.store, args.controllers)
         args.kubeconfig = str(kc)
     try:
         res = asyncio.run(main(args))
@@ -208,5 +217,6 @@ if __name__ == "__main__":
         if etcd:
             etcd.stop()
     res["store"] = args.store if proc else "external"
+    res["controllers"] = bool(proc and args.controllers)
     res["machine"] = f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}"
     print(orjson.dumps(res, option=orjson.OPT_INDENT_2).decode())

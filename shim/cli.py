@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(auto: when the store can be shared, i.e. etcd)")
     up.add_argument("--no-scheduler", action="store_true",
                     help="do not run the scheduler (the controller manager still runs)")
+    up.add_argument("--no-controllers", action="store_true",
+                    help="the API server alone: no controller manager, no scheduler")
     up.add_argument("--log-level", default="INFO")
     sched = sub.add_parser("scheduler", help="run the scheduler against an API server")
     sched.add_argument("--kubeconfig", required=True, type=Path)
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     cm.add_argument("--leader-elect", action="store_true",
                     help="run only while holding the kube-system/shim-controller-manager Lease")
     cm.add_argument("--leader-elect-identity", default="")
-    cm.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    cm.add_argument("--parent-pid", type=int, default=0, help=argparse.SUPPRESS)
     cm.add_argument("--log-level", default="INFO")
     from shim.node.cli import add_node_parser
     add_node_parser(sub)
@@ -107,7 +109,7 @@ def _controller_manager(args) -> int:
     return _run_until_signalled(lambda: run_controller_manager(
         args.kubeconfig, root_ca_file=args.root_ca_file, scheduler_kubeconfig=args.scheduler_kubeconfig,
         leader_elect=args.leader_elect, identity=args.leader_elect_identity,
-        exit_with_parent=args.exit_with_parent))
+        parent_pid=args.parent_pid))
 
 
 def _up(args) -> int:
@@ -120,7 +122,7 @@ def _up(args) -> int:
     leader_elect = {"auto": None, "true": True, "false": False}[args.leader_elect]
     cp = ControlPlane(args.data_dir, listen=args.listen, pki_dir=args.pki_dir, store=args.store,
                       token_file=args.token_auth_file, store_opts=store_opts, leader_elect=leader_elect,
-                      run_scheduler=not args.no_scheduler)
+                      run_scheduler=not args.no_scheduler, run_controllers=not args.no_controllers)
 
     async def run() -> int:
         stop = asyncio.Event()

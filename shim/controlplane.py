@@ -39,7 +39,8 @@ class ControlPlane:
                  store: str = "sqlite", token_file: Path | None = None, store_opts: dict | None = None,
                  compaction_interval: float = 300.0, bookmark_interval: float = 60.0,
                  min_request_timeout: float = 1800.0, run_loops: bool = True,
-                 leader_elect: bool | None = None, run_scheduler: bool = True):
+                 leader_elect: bool | None = None, run_scheduler: bool = True,
+                 run_controllers: bool = True):
         self.data_dir = Path(data_dir)
         self.host, port = listen.rsplit(":", 1)
         self.host = self.host.strip("[]")
@@ -59,6 +60,7 @@ class ControlPlane:
         # (shim/controllers/run.py), as clients of this API server; with leader election only
         # the replica whose manager holds the kube-system Lease runs them.
         self.run_scheduler = run_scheduler
+        self.run_controllers = run_controllers
         self.manager_pid: int | None = None
         self.kubeconfig_path = self.data_dir / "admin.kubeconfig"
         self._lock_fd: int | None = None
@@ -113,8 +115,9 @@ class ControlPlane:
         if self.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]
         self._write_kubeconfig()
-        if self.run_loops:
+        if self.run_loops and self.run_controllers:
             self._tasks.append(asyncio.create_task(self._supervise_manager(), name="controller-manager"))
+        if self.run_loops:
             self._tasks.append(asyncio.create_task(self._compaction_loop(), name="compaction"))
         self.api.ready = True
 
@@ -207,7 +210,7 @@ class ControlPlane:
         cmd = [sys.executable, "-m", "shim.cli", "controller-manager",
                "--kubeconfig", str(self._component_kubeconfig(
                    "controller-manager", "system:kube-controller-manager")),
-               "--root-ca-file", str(self.pki.ca_cert), "--exit-with-parent",
+               "--root-ca-file", str(self.pki.ca_cert), "--parent-pid", str(os.getpid()),
                "--log-level", logging.getLevelName(logging.getLogger().level)]
         if self.run_scheduler:
             cmd += ["--scheduler-kubeconfig",

@@ -87,8 +87,9 @@ def _factory(kubeconfig: Path, user_agent: str) -> ClientFactory:
 
 async def run_controller_manager(kubeconfig: Path, *, root_ca_file: Path | None = None,
                                  scheduler_kubeconfig: Path | None = None, leader_elect: bool = False,
-                                 identity: str = "", exit_with_parent: bool = False) -> None:
-    """Run the controllers (and the scheduler when given its kubeconfig) until cancelled."""
+                                 identity: str = "", parent_pid: int = 0) -> None:
+    """Run the controllers (and the scheduler when given its kubeconfig) until cancelled,
+    or until process `parent_pid` (the `shim up` that started us) is no longer our parent."""
     controllers = _factory(kubeconfig, "kube-controller-manager/shim")
     root_ca = root_ca_file.read_bytes() if root_ca_file else _kubeconfig_ca(kubeconfig)
 
@@ -109,16 +110,15 @@ async def run_controller_manager(kubeconfig: Path, *, root_ca_file: Path | None 
             await client.close()
 
     task = asyncio.ensure_future(main())
-    if exit_with_parent:
-        watchdog = asyncio.ensure_future(_parent_gone(task))
+    if parent_pid:
+        watchdog = asyncio.ensure_future(_parent_gone(parent_pid, task))
         task.add_done_callback(lambda _: watchdog.cancel())
     await task
 
 
-async def _parent_gone(task: asyncio.Task) -> None:
+async def _parent_gone(parent: int, task: asyncio.Task) -> None:
     """Stop when the process that started us is gone (killed with -9, say): a manager left
     behind would keep acting on a cluster nobody serves from this data dir any more."""
-    parent = os.getppid()
     while os.getppid() == parent:
         await asyncio.sleep(0.5)
     log.warning("controller manager: parent process %d is gone; stopping", parent)
