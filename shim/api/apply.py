@@ -104,6 +104,8 @@ class Target:
     kind: str
     subresource: str
     reset: FieldSet | None
+    # managedFields entries of other APIs serving the same objects (Strategy.managed_fields_renames)
+    renames: dict = dataclasses.field(default_factory=dict)
 
 
 def _gvk_string(api_version, kind) -> str:
@@ -167,6 +169,7 @@ def apply_object(live: dict | None, config: dict, target: Target, manager: str, 
             managed = mf.decode_managed_fields(((live or {}).get("metadata") or {}).get("managedFields"))
         except mf.ManagedFieldsError as e:
             raise UnknownStatusError(f"failed to decode managed fields: {e}") from None
+    managed = mf.convert_versions(managed, target.renames)
     # versionCheckManager
     if config.get("apiVersion") != target.group_version or config.get("kind") != target.kind:
         raise errors.bad_request(f"invalid object type: {_gvk_string(config.get('apiVersion'), config.get('kind'))}")
@@ -227,7 +230,7 @@ def apply_object(live: dict | None, config: dict, target: Target, manager: str, 
         ann = out_md.get("annotations")
         if isinstance(ann, dict) and ann.get(LAST_APPLIED):
             ann[LAST_APPLIED] = _build_last_applied(config)
-    return out, managed
+    return out, mf.convert_versions(managed, target.renames, back=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,7 +364,7 @@ async def handle_apply(api, request, rs, ns: str, name: str, subresource: str, r
         target = Target(mf.object_type(mf.SCALE_DEFN), mf.SCALE_DEFN, mf.SCALE_GV, "Scale", "scale", None)
     else:
         target = Target(mf.object_type(info.definition), info.definition, info.group_version, info.kind,
-                        subresource, mf.reset_fields(info, subresource))
+                        subresource, mf.reset_fields(info, subresource), rs.strategy.managed_fields_renames)
     manager = wopts.field_manager
 
     def check_strict():

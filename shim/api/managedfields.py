@@ -1353,6 +1353,32 @@ def decode_managed_fields(entries) -> Managed:
     return m
 
 
+def convert_versions(m: Managed, renames: dict[str, dict[str, str]], back: bool = False) -> Managed:
+    """Entries recorded through another resource serving the same objects, in our field names.
+
+    `renames` maps such an entry's apiVersion to {its top-level field name: ours} (a
+    Strategy's managed_fields_renames); with `back`, our names return to the entry's. The
+    entries keep their apiVersion, as upstream keeps each manager's version; reading them in
+    the request's terms lets ownership move between managers of either API (upstream compares
+    in each manager's version, which for renamed top-level fields comes to the same).
+    """
+    if not renames:
+        return m
+    for ident, (fs, av, applied) in list(m.fields.items()):
+        names = renames.get(av)
+        if names:
+            if back:
+                names = {ours: theirs for theirs, ours in names.items()}
+            m.fields[ident] = (_rename_top(fs, names), av, applied)
+    return m
+
+
+def _rename_top(fs: FieldSet, names: dict[str, str]) -> FieldSet:
+    def pe(p: str) -> str:
+        return "f:" + names[p[2:]] if p.startswith("f:") and p[2:] in names else p
+    return FieldSet({pe(p) for p in fs.members}, {pe(p): c for p, c in fs.children.items()})
+
+
 def _time_seconds(t) -> float:
     if not t:
         return 0
@@ -1729,13 +1755,14 @@ def track_create(rs, obj: dict, opts) -> None:
         for dotted in _SET_AFTER_TRACKING.get((info.group, info.plural), ()):
             if not _path_present(obj, dotted):
                 _drop_path(snapshot, dotted)
-        managed = _request_managed(m, None, False)
+        renames = rs.strategy.managed_fields_renames
+        managed = convert_versions(_request_managed(m, None, False), renames)
         new = _prepared(snapshot, t)
         live = zero_object(info.definition)
         managed = update_ownership(live, new, t, info.group_version, managed,
                                    request_manager(opts.field_manager), "",
                                    reset_fields(info, ""), live_has_uid=False)
-        encoded = encode_managed_fields(managed)
+        encoded = encode_managed_fields(convert_versions(managed, renames, back=True))
     except Exception:  # never fail a write over bookkeeping (UpdateNoErrors)
         m.pop("managedFields", None)
         return
@@ -1759,13 +1786,14 @@ def track_update(rs, new: dict, old: dict, opts, subresource: str) -> None:
         else:
             info = rs.info
             t = object_type(info.definition)
-            managed = _request_managed(nm, om, subresource != "")
+            renames = rs.strategy.managed_fields_renames
+            managed = convert_versions(_request_managed(nm, om, subresource != ""), renames)
             live_t = _prepared(old, t)
             new_t = _prepared(new, t)
             managed = update_ownership(live_t, new_t, t, info.group_version, managed,
                                        request_manager(opts.field_manager), subresource,
                                        reset_fields(info, subresource), live_has_uid=bool(om.get("uid")))
-            encoded = encode_managed_fields(managed)
+            encoded = encode_managed_fields(convert_versions(managed, renames, back=True))
     except Exception:  # UpdateNoErrors: keep the live object's managedFields
         encoded = om.get("managedFields")
     if encoded:

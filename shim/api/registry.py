@@ -4,6 +4,13 @@ ResourceStore turns API verbs into store operations and back, calling the resour
 Strategy for what differs per kind. Objects live in the store as JSON without
 metadata.resourceVersion; on the way out resourceVersion is the store's mod revision, so
 it is comparable across replicas sharing a store (as upstream does with etcd).
+
+A resource whose strategy names a `storage_resource` is a view: it reads and writes the
+other resource's keys, and its strategy converts between the stored shape and the served
+one at the codec (decode/encode/_load), so every verb, selector and watch works on the
+served shape while the store holds one object. (events.k8s.io/v1 Events are such a view of
+core Events; builds before that kept them under /registry/events.k8s.io/events/, which is
+no longer read: events expire within hours, so nothing is migrated.)
 """
 from __future__ import annotations
 
@@ -178,8 +185,12 @@ class ResourceStore:
         self.strategy = strategy
         self.store = store
         self.api = api  # the Api object: lookups of other resources, admission, types
-        g = info.group
-        self.root = f"/registry/{info.plural}/" if not g else f"/registry/{g}/{info.plural}/"
+        self.converted = strategy.storage_resource is not None
+        g, plural = strategy.storage_resource or (info.group, info.plural)
+        self.root = f"/registry/{plural}/" if not g else f"/registry/{g}/{plural}/"
+        # what tells this resource's decoded objects and encodings apart from another
+        # resource's over the same keys (the watch memo is shared by every resource)
+        self.view_id = f"{info.group_version}/{info.plural}"
 
     # -- keys --------------------------------------------------------------------------
     def key(self, namespace: str, name: str) -> str:
@@ -190,16 +201,20 @@ class ResourceStore:
 
     # -- codec -------------------------------------------------------------------------
     def decode(self, kv: KeyValue) -> dict:
-        obj = orjson.loads(kv.value)
+        obj = self._load(kv.value)
         obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
         return obj
 
-    @staticmethod
-    def encode(obj: dict) -> bytes:
+    def _load(self, value: bytes) -> dict:
+        """Stored bytes as this resource serves them (without resourceVersion)."""
+        obj = orjson.loads(value)
+        return self.strategy.from_storage(obj) if self.converted else obj
+
+    def encode(self, obj: dict) -> bytes:
         m = obj["metadata"]
         rv = m.pop("resourceVersion", None)
         try:
-            return orjson.dumps(obj)
+            return orjson.dumps(self.strategy.to_storage(obj) if self.converted else obj)
         finally:
             if rv is not None:
                 m["resourceVersion"] = rv
@@ -542,7 +557,7 @@ class ResourceStore:
             deleting = bool(m.get("deletionTimestamp"))
             if deleting and blocked:
                 return obj, False  # e.g. a terminating namespace: nothing to change until it is emptied
-            new = orjson.loads(kv.value)
+            new = self._load(kv.value)
             nm = new["metadata"]
             nm["resourceVersion"] = m["resourceVersion"]
             requested = opts.grace_period_seconds

@@ -44,6 +44,15 @@ class Strategy:
     #: "OrphanDependents" (the `orphan` finalizer is added), or "Unsupported" (the kind takes no
     #: part in garbage collection: DELETE never adds orphan/foregroundDeletion finalizers)
     gc_policy: str = "DeleteDependents"
+    #: (group, plural) of another resource whose stored objects this one serves, converted
+    #: (events.k8s.io/v1 Events are a view of core Events). None: the resource has its own
+    #: storage. A view's objects are kept in the storage resource's shape under its keys;
+    #: to_storage/from_storage translate on the way in and out, so both resources see one
+    #: object with one uid and one resourceVersion.
+    storage_resource: tuple[str, str] | None = None
+    #: for managedFields entries written through another resource serving the same objects:
+    #: their apiVersion -> {their top-level field name: ours} (see managedfields.convert_versions)
+    managed_fields_renames: dict[str, dict[str, str]] = {}
 
     def __init__(self, info: "ResourceInfo"):
         self.info = info
@@ -56,6 +65,16 @@ class Strategy:
             self.table_columns = printer.columns
             self.table_row = printer.row
             self.table_rows = printer.rows
+
+    # -- storage conversion (views only) -------------------------------------------------
+    def to_storage(self, obj: dict) -> dict:
+        """This resource's object in the storage resource's shape (a new top-level dict;
+        obj is left as it is, though nested values may be shared)."""
+        return obj
+
+    def from_storage(self, obj: dict) -> dict:
+        """A stored object (storage resource's shape) as this resource serves it."""
+        return obj
 
     # -- create ------------------------------------------------------------------------
     def prepare_for_create(self, obj: dict) -> None:
@@ -188,6 +207,21 @@ def strategy_for(group: str, plural: str):
         _registry[(group, plural)] = cls
         return cls
     return register
+
+
+def renamed(obj: dict, names: dict[str, str], api_version: str, kind: str) -> dict:
+    """A shallow copy of obj with top-level fields renamed (old -> new) and a new type.
+
+    The conversion most views need: the same data under other top-level names. A field
+    absent from obj stays absent; one not named in `names` keeps its name, unless it is a
+    name of the other shape only (a target of the renaming), which obj cannot validly hold.
+    """
+    out = {"apiVersion": api_version, "kind": kind}
+    foreign = set(names.values()).difference(names)
+    for k, val in obj.items():
+        if k not in ("apiVersion", "kind") and k not in foreign:
+            out[names.get(k, k)] = val
+    return out
 
 
 def make_strategy(info: "ResourceInfo") -> Strategy:

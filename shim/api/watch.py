@@ -4,7 +4,8 @@ A watch is a store watch on the resource's key prefix, translated into API event
 each store change is matched against the watcher's selectors before *and* after, so an
 object entering the selection is ADDED and one leaving it is DELETED (with its previous
 content, as upstream's watch cache does). Decoding and encoding are memoised per store
-revision, so a change is decoded and serialised once however many watchers see it.
+revision and per resource (two resources may serve one key, e.g. core and events.k8s.io
+Events), so a change is decoded and serialised once per view however many watchers see it.
 
 Initial state: a watch without a resourceVersion (or "0") starts with synthetic ADDED
 events for what exists; `sendInitialEvents=true` (client-go's watch-list) does the same
@@ -31,7 +32,11 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 class EventCache:
-    """Bounded memo of decoded objects and encoded event lines, keyed by store revision."""
+    """Bounded memo of decoded objects and encoded event lines.
+
+    Keyed by the serving resource (ResourceStore.view_id), the store key and its revision:
+    one stored object decodes to a different object through each resource serving it.
+    """
 
     def __init__(self, size: int = 20000):
         self.size = size
@@ -39,7 +44,7 @@ class EventCache:
         self._lines: OrderedDict = OrderedDict()
 
     def decode(self, rs: ResourceStore, kv: KeyValue) -> dict:
-        k = (kv.key, kv.mod_revision)
+        k = (rs.view_id, kv.key, kv.mod_revision)
         obj = self._objs.get(k)
         if obj is None:
             obj = rs.decode(kv)
@@ -198,12 +203,12 @@ def _translate(rs: ResourceStore, cache: EventCache, ev: Event, opts: ListOption
     rev = ev.kv.mod_revision
     if new_ok:
         etype = "MODIFIED" if old_ok else "ADDED"
-        return cache.line((ev.kv.key, rev, etype, encoding_id),
+        return cache.line((rs.view_id, ev.kv.key, rev, etype, encoding_id),
                           lambda: event_line(etype, encode(new)))
     if old_ok:
         def build():
             gone = dict(old)
             gone["metadata"] = dict(old["metadata"], resourceVersion=str(rev))
             return event_line("DELETED", encode(gone))
-        return cache.line((ev.kv.key, rev, "DELETED", encoding_id), build)
+        return cache.line((rs.view_id, ev.kv.key, rev, "DELETED", encoding_id), build)
     return None

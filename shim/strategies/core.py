@@ -391,35 +391,6 @@ class NodeStrategy(Strategy):
             spec["podCIDR"] = multi[0]
 
 
-# -- events -------------------------------------------------------------------------------------
-
-
-@strategy_for("", "events")
-class EventStrategy(Strategy):
-    allow_create_on_update = True
-    gc_policy = "Unsupported"
-    selectable_fields = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                         "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                         "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type")
-
-    def field_set(self, obj):
-        f = super().field_set(obj)
-        f["source"] = (obj.get("source") or {}).get("component", "") or obj.get("reportingComponent", "")
-        return f
-
-    def validate(self, obj):
-        # upstream allows any namespace-like name pattern for events; keep metadata rules
-        return v.validate_object_meta(obj.get("metadata") or {}, True, v.name_is_dns_subdomain)
-
-
-@strategy_for("events.k8s.io", "events")
-class EventsV1Strategy(Strategy):
-    allow_create_on_update = True
-    gc_policy = "Unsupported"
-    selectable_fields = ("regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
-                         "reason", "reportingController", "type")
-
-
 # -- secrets, configmaps, endpoints, misc ----------------------------------------------------------
 
 

@@ -770,6 +770,9 @@ def test_every_kind_prints_upstream_headers(kubectl, namespace, api_client, clus
         obj = json.loads(json.dumps(manifest))
         if plural == "certificatesigningrequests":
             obj["spec"]["request"] = _csr_pem()
+        for ref in ("involvedObject", "regarding"):
+            if isinstance(obj.get(ref), dict):  # an Event is about an object of its namespace
+                obj[ref]["namespace"] = namespace
         name = namespace if plural == "namespaces" else unique(plural[:20].rstrip("s"))
         args = ["-n", namespace] if scoped[(group, plural)] else []
         if plural != "namespaces":
