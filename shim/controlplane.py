@@ -170,9 +170,11 @@ class ControlPlane:
                          cert_pem=p.admin_cert.read_bytes(), key_pem=p.admin_key.read_bytes())
 
     async def _bootstrap(self) -> None:
-        """What exists from the first start: the system namespaces and the kubernetes Service."""
+        """What exists from the first start: the system namespaces, the default ServiceCIDR
+        and the kubernetes Service (whose 10.96.0.1 is reserved like any Service's IP)."""
         from shim.api.registry import WriteOptions
         from shim.api import errors
+        from shim.controllers import ipallocator
         nss = self.api.core("namespaces")
         for name in SYSTEM_NAMESPACES:
             if await nss.get_or_none("", name) is None:
@@ -183,6 +185,8 @@ class ControlPlane:
                 except errors.ApiError as e:
                     if e.code != 409:
                         raise
+        await ipallocator.ensure_default_service_cidr(self.api)
+        await ipallocator.repair(self.api)
         svcs = self.api.core("services")
         if await svcs.get_or_none("default", "kubernetes") is None:
             try:
@@ -195,7 +199,9 @@ class ControlPlane:
                                         "targetPort": self.port}]}},
                     WriteOptions(field_manager="kube-apiserver"))
             except errors.ApiError as e:
-                if e.code != 409:
+                if e.code == 422:  # 10.96.0.1 held by another Service: serve anyway, say so
+                    log.warning("cannot create the kubernetes Service: %s", e)
+                elif e.code != 409:
                     raise
 
     def _component_kubeconfig(self, name: str, user: str) -> Path:

@@ -1167,6 +1167,29 @@ register("networking.k8s.io", "ingressclasses", [
 ], _ingressclass_row)
 
 
+register("networking.k8s.io", "servicecidrs", [
+    NAME(), col("CIDRs", desc="The ranges Service IPs are allocated from."), AGE(),
+], lambda o: [name_of(o), ",".join(_s(c) for c in _l(_d(o.get("spec")).get("cidrs"))), age_of(o)])
+
+
+def _ip_parent(ip: dict) -> str:
+    """`resource[.group]/[namespace/]name` of the object holding the address, lower-cased."""
+    ref = _d(ip.get("spec")).get("parentRef")
+    if not isinstance(ref, dict):
+        return "<none>"
+    group, resource = _s(ref.get("group")), _s(ref.get("resource"))
+    out = (f"{resource}.{group}" if group else resource).lower()
+    if ref.get("namespace"):
+        out += "/" + _s(ref["namespace"])
+    return out + "/" + _s(ref.get("name"))
+
+
+# Upstream declares two columns but fills a third cell (the age); kubectl shows the two.
+register("networking.k8s.io", "ipaddresses", [
+    NAME(), col("ParentRef", desc="The object the address is allocated to."),
+], lambda o: [name_of(o), _ip_parent(o), age_of(o)])
+
+
 def _subjects(subjects) -> tuple[str, str, str]:
     users, groups, sas = [], [], []
     for s in _l(subjects):

@@ -31,6 +31,19 @@ log = logging.getLogger("shim.api")
 
 
 
+async def _nothing_to_finish(committed: bool) -> None:
+    return None
+
+
+async def _finish_all(finishers: list, committed: bool) -> None:
+    # last begun, first finished; one failing does not keep the others from finishing
+    for fin in reversed(finishers):
+        try:
+            await fin(committed)
+        except Exception:
+            log.exception("finishing a reservation failed")
+
+
 class Api:
     def __init__(self, store: "Store", *, authenticator, authorizer, server_address: str = "127.0.0.1:6443",
                  min_request_timeout: float = 1800.0, bookmark_interval: float = 60.0,
@@ -44,6 +57,13 @@ class Api:
         self.event_cache = EventCache()
         self.open_watches: set = set()
         self.admission_hooks: list = []
+        # Reservations held across one write, as upstream's BeginCreate/BeginUpdate: async
+        # (operation, rs, obj, old, dry_run) -> finish | None, run after admission just
+        # before the write; finish(committed) is awaited once the write is known to have
+        # happened (or not: failed, refused, dry run).
+        self.reservation_hooks: list = []
+        # async (rs, obj): an object has just left the store (upstream's AfterDelete)
+        self.after_delete_hooks: list = []
         self.ready = False
         self.token_issuer = None   # set by the control plane (service account tokens)
         self.ca_pem = b""
@@ -77,6 +97,33 @@ class Api:
     async def admit(self, operation: str, rs: ResourceStore, obj: dict, old: dict | None, user) -> None:
         for hook in self.admission_hooks:
             await hook(operation, rs, obj, old, user)
+
+    async def begin_write(self, operation: str, rs: ResourceStore, obj: dict, old: dict | None,
+                          dry_run: bool):
+        """Run the reservation hooks; returns finish(committed), to await after the write."""
+        finishers = []
+        try:
+            for hook in self.reservation_hooks:
+                fin = await hook(operation, rs, obj, old, dry_run)
+                if fin is not None:
+                    finishers.append(fin)
+        except BaseException:
+            await _finish_all(finishers, False)
+            raise
+        if not finishers:
+            return _nothing_to_finish
+
+        async def finish(committed: bool) -> None:
+            await _finish_all(finishers, committed)
+        return finish
+
+    async def after_delete(self, rs: ResourceStore, obj: dict) -> None:
+        """Tell the after-delete hooks; their failures are logged, the delete stands."""
+        for hook in self.after_delete_hooks:
+            try:
+                await hook(rs, obj)
+            except Exception:
+                log.exception("after-delete hook for %s %s failed", rs.info.plural, obj["metadata"].get("name"))
 
     async def check_namespace_open(self, namespace: str, info, name: str) -> None:
         """Creating in a namespace needs it to exist and not be terminating (NamespaceLifecycle)."""

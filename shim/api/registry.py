@@ -363,15 +363,21 @@ class ResourceStore:
         if self.info.namespaced:
             await self.api.check_namespace_open(m["namespace"], self.info, m.get("name", ""))
         await self.api.admit("CREATE", self, obj, None, user)
-        if opts.dry_run:
-            if await self.get_or_none(m.get("namespace", ""), m["name"]) is not None:
-                raise errors.already_exists(self.info.plural, self.info.group, m["name"])
-            return obj
+        finish = await self.api.begin_write("CREATE", self, obj, None, opts.dry_run)
+        committed = False
         try:
-            kv = await self._store_call(self.store.create(self.key(m.get("namespace", ""), m["name"]),
-                                                          self.encode(obj)))
-        except KeyExistsError:
-            raise errors.already_exists(self.info.plural, self.info.group, m["name"]) from None
+            if opts.dry_run:
+                if await self.get_or_none(m.get("namespace", ""), m["name"]) is not None:
+                    raise errors.already_exists(self.info.plural, self.info.group, m["name"])
+                return obj
+            try:
+                kv = await self._store_call(self.store.create(self.key(m.get("namespace", ""), m["name"]),
+                                                              self.encode(obj)))
+            except KeyExistsError:
+                raise errors.already_exists(self.info.plural, self.info.group, m["name"]) from None
+            committed = True
+        finally:
+            await finish(committed)
         m["resourceVersion"] = str(kv.mod_revision)
         return obj
 
@@ -467,24 +473,32 @@ class ResourceStore:
                 if errs:
                     raise errors.invalid(self.info.kind, self.info.group, name, errs)
             await self.api.admit("UPDATE", self, new, old, user)
-            if opts.dry_run:
-                return new, False
-            if new == old:
-                return old, False  # no-op updates do not bump the revision (as upstream)
-            if self._finalized(new) and not self.strategy.deletion_blocked(new):
-                try:
-                    await self._store_call(self.store.delete(key, kv.mod_revision))
-                except ConflictError:
-                    continue
-                return new, False
+            finish = await self.api.begin_write("UPDATE", self, new, old, opts.dry_run)
+            committed = False
             try:
-                out = await self._store_call(self.store.update(key, self.encode(new), kv.mod_revision))
-            except ConflictError:
-                if precondition_rv:
-                    raise errors.conflict(self.info.plural, self.info.group, name, errors.MODIFIED)
-                continue
-            except KeyNotFoundError:
-                raise self._name_err(name) from None
+                if opts.dry_run:
+                    return new, False
+                if new == old:
+                    return old, False  # no-op updates do not bump the revision (as upstream)
+                if self._finalized(new) and not self.strategy.deletion_blocked(new):
+                    try:
+                        await self._store_call(self.store.delete(key, kv.mod_revision))
+                    except ConflictError:
+                        continue
+                    committed = True
+                    await self.api.after_delete(self, new)
+                    return new, False
+                try:
+                    out = await self._store_call(self.store.update(key, self.encode(new), kv.mod_revision))
+                except ConflictError:
+                    if precondition_rv:
+                        raise errors.conflict(self.info.plural, self.info.group, name, errors.MODIFIED)
+                    continue
+                except KeyNotFoundError:
+                    raise self._name_err(name) from None
+                committed = True
+            finally:
+                await finish(committed)
             new["metadata"]["resourceVersion"] = str(out.mod_revision)
             return new, False
         raise errors.conflict(self.info.plural, self.info.group, name, "too many concurrent updates")
@@ -594,6 +608,7 @@ class ResourceStore:
                     continue
                 except KeyNotFoundError:
                     raise self._name_err(name) from None
+                await self.api.after_delete(self, obj)
                 return obj, True
             if not deleting:
                 if not graceful:

@@ -1,6 +1,7 @@
 """Admission plugins every cluster has from the start.
 
-- Service IP and node port allocation (admission on Service create and update).
+- Service cluster IPs, reserved as IPAddress objects (shim/controllers/ipallocator.py).
+- Service node ports (admission on Service create and update).
 - Service account admission (shim/controllers/serviceaccounts.py).
 
 They run inside the API server on every write; the control loops are API clients
@@ -8,47 +9,32 @@ They run inside the API server on every write; the control loops are API clients
 """
 from __future__ import annotations
 
-import ipaddress
 import random
 
 from shim.api import errors, validation as v
 from shim.api.registry import ListOptions
+from shim.controllers.ipallocator import ClusterIPAllocator
 
-SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 NODE_PORT_RANGE = (30000, 32767)
 
 
 def install_admission(api) -> None:
     from shim.controllers.serviceaccounts import service_account_admission
-    api.admission_hooks.append(_allocate_service_addresses)
+    ClusterIPAllocator(api).install()
+    api.admission_hooks.append(_allocate_node_ports)
     api.admission_hooks.append(service_account_admission)
 
 
-async def _allocate_service_addresses(operation, rs, obj, old, user) -> None:
-    """ClusterIP and nodePort allocation for Services (upstream does it in the REST storage)."""
+async def _allocate_node_ports(operation, rs, obj, old, user) -> None:
+    """nodePort allocation for Services (upstream does it in the REST storage).
+
+    Still a random pick checked against the existing Services: not reserved in the store,
+    so two concurrent creates could in rare cases get the same port.
+    """
     if rs.info.plural != "services" or rs.info.group != "" or operation not in ("CREATE", "UPDATE"):
         return
     spec = obj.setdefault("spec", {})
     stype = spec.get("type", "ClusterIP")
-    if stype == "ExternalName":
-        return
-    if operation == "CREATE" or not (old or {}).get("spec", {}).get("clusterIP"):
-        ip = spec.get("clusterIP")
-        if ip != "None":
-            used = await _used(rs, lambda s: [(s.get("spec") or {}).get("clusterIP")])
-            if ip:
-                addr = ipaddress.ip_address(ip)
-                if addr not in SERVICE_CIDR:
-                    raise errors.invalid("Service", "", obj["metadata"]["name"], [v.invalid(
-                        "spec.clusterIPs", [ip], f"failed to allocate IP {ip}: the provided IP ({ip}) is not "
-                        f"in the valid range. The range of valid IPs is {SERVICE_CIDR}")])
-                if ip in used:
-                    raise errors.invalid("Service", "", obj["metadata"]["name"], [v.invalid(
-                        "spec.clusterIPs", [ip], f"failed to allocate IP {ip}: provided IP is already allocated")])
-            else:
-                ip = _pick_ip(used)
-            spec["clusterIP"] = ip
-        spec["clusterIPs"] = [spec["clusterIP"]]
     if stype in ("NodePort", "LoadBalancer"):
         used_ports = await _used(rs, lambda s: [p.get("nodePort") for p in (s.get("spec") or {}).get("ports") or []],
                                  exclude=obj["metadata"].get("uid"))
@@ -72,16 +58,6 @@ async def _used(rs, values, exclude=None) -> set:
             continue
         out.update(x for x in values(s) if x)
     return out
-
-
-def _pick_ip(used: set) -> str:
-    first = int(SERVICE_CIDR.network_address) + 1
-    last = int(SERVICE_CIDR.broadcast_address) - 1
-    for _ in range(1000):
-        cand = str(ipaddress.ip_address(random.randint(first + 10, last)))
-        if cand not in used:
-            return cand
-    raise errors.internal("failed to allocate a service IP: range is full")
 
 
 def _pick_port(used: set) -> int:

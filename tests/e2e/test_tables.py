@@ -659,6 +659,13 @@ KINDS: dict[str, tuple[dict, list[str], list[str]]] = {
         ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], []),
     "networkpolicies.networking.k8s.io": ({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                                            "spec": {"podSelector": {}}}, ["NAME", "POD-SELECTOR", "AGE"], []),
+    "servicecidrs.networking.k8s.io": ({"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
+                                        "spec": {"cidrs": ["10.240.0.0/24"]}}, ["NAME", "CIDRS", "AGE"], []),
+    # named by an address (the test picks one); upstream fills an age cell but declares no column
+    "ipaddresses.networking.k8s.io": ({"apiVersion": "networking.k8s.io/v1", "kind": "IPAddress",
+                                       "spec": {"parentRef": {"resource": "services", "namespace": "default",
+                                                              "name": "nowhere"}}},
+                                      ["NAME", "PARENTREF"], []),
     "poddisruptionbudgets.policy": ({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
                                      "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "h"}}}},
                                     ["NAME", "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"], []),
@@ -774,6 +781,8 @@ def test_every_kind_prints_upstream_headers(kubectl, namespace, api_client, clus
             if isinstance(obj.get(ref), dict):  # an Event is about an object of its namespace
                 obj[ref]["namespace"] = namespace
         name = namespace if plural == "namespaces" else unique(plural[:20].rstrip("s"))
+        if plural == "ipaddresses":
+            name = "192.0.2." + str(1 + os.urandom(1)[0] % 254)  # the name is the address
         args = ["-n", namespace] if scoped[(group, plural)] else []
         if plural != "namespaces":
             obj["metadata"] = {"name": name}
