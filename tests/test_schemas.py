@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -290,16 +291,26 @@ def test_openapi_paths_and_components():
     assert group["paths"]["/apis/apps/"]["get"]["operationId"] == "getAppsAPIGroup"
 
 
-def _upstream_spec_dir():
-    import glob
-    import os
-    cands = sorted(glob.glob(os.path.expanduser(
-        "~/go/pkg/mod/k8s.io/kubernetes@v1.37.*/api/openapi-spec/v3")))
-    return cands[-1] if cands else None
+@pytest.fixture(scope="module")
+def upstream_spec_dir():
+    """api/openapi-spec/v3 of the pinned k8s.io/kubernetes module, fetched through the Go
+    module proxy when not in the module cache yet (the node install needs it anyway)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+    from shim.node.install import K8S_VERSION
+    go = shutil.which("go")
+    if go is None:
+        if os.environ.get("CI"):
+            pytest.fail("no Go toolchain")
+        pytest.skip("no Go toolchain to fetch the upstream OpenAPI spec")
+    p = subprocess.run([go, "mod", "download", "-json", f"k8s.io/kubernetes@{K8S_VERSION}"],
+                       capture_output=True, text=True, timeout=900, cwd="/")
+    assert p.returncode == 0, p.stdout[-500:] + p.stderr[-500:]
+    return Path(json.loads(p.stdout)["Dir"]) / "api" / "openapi-spec" / "v3"
 
 
-@pytest.mark.skipif(_upstream_spec_dir() is None, reason="upstream Go module not downloaded")
-def test_openapi_matches_upstream_shape():
+def test_openapi_matches_upstream_shape(upstream_spec_dir):
     """Paths, operations and parameters equal upstream's for what we serve
     (descriptions and defaults aside)."""
     import os
@@ -311,7 +322,7 @@ def test_openapi_matches_upstream_shape():
             return [strip(x) for x in o]
         return o
 
-    spec_dir = _upstream_spec_dir()
+    spec_dir = upstream_spec_dir
     for key in ("api/v1", "apis/apps/v1", "apis/batch/v1", "apis/rbac.authorization.k8s.io/v1"):
         with open(os.path.join(spec_dir, key.replace("/", "__") + "_openapi.json")) as f:
             real = strip(json.load(f))
