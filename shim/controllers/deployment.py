@@ -35,8 +35,8 @@ from shim.client.events import EventRecorder
 from shim.client.informer import Informer, key_of
 from shim.client.workqueue import WorkQueue
 from shim.controllers.replicaset import (PodIndex, clone, controller_of, controller_ref,
-                                         has_namespace_terminating_cause, now_rfc3339, parse_time,
-                                         selector_of)
+                                         controllers_selecting, has_namespace_terminating_cause,
+                                         now_rfc3339, parse_time, resolve_controller, selector_of)
 
 log = logging.getLogger("shim.controllers.deployment")
 
@@ -334,26 +334,11 @@ class DeploymentController:
         self.queue.add(key_of(d))
 
     def _resolve(self, ns: str, ref: dict | None) -> dict | None:
-        if ref is None or ref.get("kind") != self.kind:
-            return None
-        d = self.d_informer.get(f"{ns}/{ref.get('name')}")
-        if d is None or d["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return d
+        return resolve_controller(self.d_informer, self.kind, ns, ref)
 
     def _selecting(self, rs: dict) -> list[dict]:
-        labels = rs["metadata"].get("labels") or {}
-        if not labels:
-            return []
-        ns = rs["metadata"]["namespace"]
-        out = []
-        for d in self.d_informer.list():
-            if d["metadata"].get("namespace") != ns:
-                continue
-            sel = selector_of(d)
-            if sel is not None and not sel.empty and sel.matches(labels):
-                out.append(d)
-        return out
+        """Deployments in the ReplicaSet's namespace whose selector matches it (for orphans)."""
+        return controllers_selecting(self.d_informer, rs)
 
     def _on_rs_add(self, rs: dict) -> None:
         if rs["metadata"].get("deletionTimestamp"):

@@ -115,6 +115,33 @@ def selector_of(obj: dict):
         return None
 
 
+def resolve_controller(informer: Informer, kind: str, namespace: str, ref: dict | None) -> dict | None:
+    """The object a controller reference points at, if it is of `kind` and still the same one."""
+    if ref is None or ref.get("kind") != kind:
+        return None
+    obj = informer.get(f"{namespace}/{ref.get('name')}")
+    if obj is None or obj["metadata"].get("uid") != ref.get("uid"):
+        return None
+    return obj
+
+
+def controllers_selecting(informer: Informer, obj: dict) -> list[dict]:
+    """The informer's objects in obj's namespace whose non-empty selector matches obj's labels
+    (who could adopt an orphan)."""
+    labels = obj["metadata"].get("labels") or {}
+    if not labels:
+        return []
+    ns = obj["metadata"]["namespace"]
+    out = []
+    for owner in informer.list():
+        if owner["metadata"].get("namespace") != ns:
+            continue
+        sel = selector_of(owner)
+        if sel is not None and not sel.empty and sel.matches(labels):
+            out.append(owner)
+    return out
+
+
 class PodIndex:
     """Pods by namespace and by controller uid: what both workload controllers look up."""
 
@@ -236,28 +263,11 @@ class ReplicaSetController:
         self.queue.add(key_of(rs))
 
     def _resolve(self, ns: str, ref: dict | None) -> dict | None:
-        """The ReplicaSet a controller reference points at, if it is one of ours and still there."""
-        if ref is None or ref.get("kind") != self.kind:
-            return None
-        rs = self.rs_informer.get(f"{ns}/{ref.get('name')}")
-        if rs is None or rs["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return rs
+        return resolve_controller(self.rs_informer, self.kind, ns, ref)
 
     def _selecting(self, pod: dict) -> list[dict]:
         """ReplicaSets in the pod's namespace whose selector matches it (for orphans)."""
-        ns = pod["metadata"]["namespace"]
-        labels = pod["metadata"].get("labels") or {}
-        out = []
-        if not labels:
-            return out
-        for rs in self.rs_informer.list():
-            if rs["metadata"].get("namespace") != ns:
-                continue
-            sel = selector_of(rs)
-            if sel is not None and not sel.empty and sel.matches(labels):
-                out.append(rs)
-        return out
+        return controllers_selecting(self.rs_informer, pod)
 
     def _on_pod_add(self, pod: dict) -> None:
         self.pods.add(pod)
