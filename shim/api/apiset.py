@@ -181,8 +181,8 @@ class Api:
         if verb not in sr.verbs and not (verb == "watch" and "watch" in sr.verbs):
             raise errors.method_not_allowed()
         if sub in ("log", "exec", "attach", "portforward", "proxy") and rs.info.group == "" and \
-                rs.info.plural in ("pods", "nodes"):
-            from shim.api import kubeletproxy   # to the kubelet (or the pod) and back
+                (rs.info.plural in ("pods", "nodes") or rs.info.plural == "services" and sub == "proxy"):
+            from shim.api import kubeletproxy   # to the kubelet, a pod or a Service's endpoint
             return await kubeletproxy.handle(self, request, info, rs)
         if sub in SLICE_SUBRESOURCES:
             if verb == "get":

@@ -14,7 +14,8 @@ apimachinery's proxy.UpgradeAwareHandler):
   through unchanged: a node that declares ExtendWebSocketsToKubelet (every v1.36+ kubelet)
   translates WebSockets itself, which is what upstream relies on for such nodes. A non-101
   error answer (>= 400) is passed through, so clients can fall back (WebSocket -> SPDY).
-- pods/proxy: http(s) to the pod IP; nodes/proxy: the kubelet (or another port on the node).
+- pods/proxy: http(s) to the pod IP; nodes/proxy: the kubelet (or another port on the node);
+  services/proxy: a random ready endpoint of the Service's EndpointSlices.
   Plain requests are reverse-proxied with streamed bodies; upgrades are spliced as above.
 
 The API server authenticates to kubelets with pki/apiserver-kubelet-client.{crt,key} and
@@ -160,6 +161,8 @@ async def handle(api, request: web.Request, info, rs) -> web.StreamResponse:
         return await _pod_stream(api, request, info, rs, sub)
     if sub == "portforward":
         return await _pod_portforward(api, request, info, rs)
+    if sub == "proxy" and rs.info.plural == "services":
+        return await _service_proxy(api, request, info, rs)
     if sub == "proxy":
         return await _pod_proxy(api, request, info, rs)
     raise errors.method_not_allowed()
@@ -331,11 +334,13 @@ def _split_name_port(id_: str, what: str) -> tuple[str, str, str]:
 
 def _proxy_path(request, info) -> str:
     """The path after .../proxy, with a trailing slash kept (JoinPreservingTrailingSlash)."""
-    raw = request.raw_path.split("?", 1)[0]
-    marker = f"/{info.name}/proxy"
-    i = raw.find(marker)
-    rest = raw[i + len(marker):] if i >= 0 else ""
-    return rest if rest.startswith("/") else "/" + rest
+    from urllib.parse import unquote
+    segs = request.raw_path.split("?", 1)[0].split("/")
+    # the name may arrive escaped (the Python client sends `web%3A8080`)
+    for i in range(len(segs) - 1):
+        if segs[i + 1] == "proxy" and unquote(segs[i]) == info.name:
+            return "/" + "/".join(segs[i + 2:])
+    return "/"
 
 
 async def _pod_proxy(api, request, info, rs) -> web.StreamResponse:
@@ -363,6 +368,70 @@ async def _pod_proxy(api, request, info, rs) -> web.StreamResponse:
         return await splice_upgrade(api, request, scheme, ip, nport, path, request.query_string,
                                     tls=scheme == "https", verify=False)
     return await reverse_proxy(api, request, scheme, ip, nport, path, tls_verify=False)
+
+
+async def _service_proxy(api, request, info, rs) -> web.StreamResponse:
+    """services/NAME[:PORT]/proxy, or SCHEME:NAME:PORT: a random ready endpoint serving that
+    port, found in the Service's EndpointSlices (as kube-apiserver v1.37 does). PORT may be
+    a port name or number; a number is looked up among the Service's ports first."""
+    scheme, name, port = _split_name_port(info.name, "service")
+    if port.isdigit():
+        svc = await rs.get(info.namespace, name)
+        for p in (svc.get("spec") or {}).get("ports") or []:
+            if p.get("port") == int(port):
+                port = p.get("name") or ""
+                break
+        else:
+            raise errors.service_unavailable(f'no service port {port} found for service "{name}"')
+    target = await _service_endpoint(api, info.namespace, name, port)
+    if target is None:
+        raise errors.service_unavailable(f'no endpoints available for service "{name}"')
+    ip, nport = target
+    scheme = scheme or "http"
+    path = _proxy_path(request, info)
+    if _is_upgrade(request):
+        return await splice_upgrade(api, request, scheme, ip, nport, path, request.query_string,
+                                    tls=scheme == "https", verify=False)
+    return await reverse_proxy(api, request, scheme, ip, nport, path, tls_verify=False)
+
+
+async def _service_endpoint(api, namespace: str, service: str, port_name: str) -> tuple[str, int] | None:
+    """(address, port) of a random ready endpoint of the Service's slices that serves port_name
+    and is really one of its namespace's pods (the address is the pod's IP)."""
+    import random
+    from shim.api.registry import ListOptions
+    from shim.api.selectors import selector_from_set
+    slices_rs = api.resource("discovery.k8s.io", "v1", "endpointslices")
+    slices = (await slices_rs.list(namespace, ListOptions(
+        label_selector=selector_from_set({"kubernetes.io/service-name": service}))))["items"]
+    random.shuffle(slices)
+    slices.sort(key=lambda s: s.get("addressType") != "IPv4")   # the cluster's family first
+    pods = api.core("pods")
+    for sl in slices:
+        for sp in sl.get("ports") or []:
+            if (sp.get("name") or "") != port_name or sp.get("port") is None:
+                continue
+            eps = list(sl.get("endpoints") or [])
+            if not eps:
+                continue
+            start = random.randrange(len(eps))
+            for ep in eps[start:] + eps[:start]:
+                if (ep.get("conditions") or {}).get("ready") is False or not ep.get("addresses"):
+                    continue
+                if await _is_pod_address(pods, namespace, ep):
+                    return ep["addresses"][0], int(sp["port"])
+    return None
+
+
+async def _is_pod_address(pods, namespace: str, ep: dict) -> bool:
+    """Proxying goes only to addresses that belong to a pod of the namespace."""
+    ref = ep.get("targetRef") or {}
+    if not ref or ref.get("namespace") != namespace or not ref.get("name"):
+        return False
+    pod = await pods.get_or_none(namespace, ref["name"])
+    if pod is None:
+        return False
+    return any(p.get("ip") == ep["addresses"][0] for p in (pod.get("status") or {}).get("podIPs") or [])
 
 
 async def _node_proxy(api, request, info) -> web.StreamResponse:
