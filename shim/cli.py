@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="do not run the scheduler (the controller manager still runs)")
     up.add_argument("--no-controllers", action="store_true",
                     help="the API server alone: no controller manager, no scheduler")
+    up.add_argument("--ip-repair-interval", default="3m", type=parse_duration,
+                    help="how often Service IPs and IPAddresses are reconciled (Go duration, e.g. 3m, 10s)")
     up.add_argument("--log-level", default="INFO")
     sched = sub.add_parser("scheduler", help="run the scheduler against an API server")
     sched.add_argument("--kubeconfig", required=True, type=Path)
@@ -68,6 +70,22 @@ def main(argv: list[str] | None = None) -> int:
         from shim.tools.etcd_install import main as etcd_install
         return etcd_install([])
     return 2
+
+
+def parse_duration(text: str) -> float:
+    """A Go duration ("3m", "1m30s", "500ms") or plain seconds, as seconds (> 0)."""
+    import re
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise argparse.ArgumentTypeError(f"invalid duration {text!r}") from None
+        value = sum(float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    return value
 
 
 def _setup(args) -> None:
@@ -122,7 +140,8 @@ def _up(args) -> int:
     leader_elect = {"auto": None, "true": True, "false": False}[args.leader_elect]
     cp = ControlPlane(args.data_dir, listen=args.listen, pki_dir=args.pki_dir, store=args.store,
                       token_file=args.token_auth_file, store_opts=store_opts, leader_elect=leader_elect,
-                      run_scheduler=not args.no_scheduler, run_controllers=not args.no_controllers)
+                      run_scheduler=not args.no_scheduler, run_controllers=not args.no_controllers,
+                      ip_repair_interval=args.ip_repair_interval)
 
     async def run() -> int:
         stop = asyncio.Event()

@@ -40,7 +40,7 @@ class ControlPlane:
                  compaction_interval: float = 300.0, bookmark_interval: float = 60.0,
                  min_request_timeout: float = 1800.0, run_loops: bool = True,
                  leader_elect: bool | None = None, run_scheduler: bool = True,
-                 run_controllers: bool = True):
+                 run_controllers: bool = True, ip_repair_interval: float = 180.0):
         self.data_dir = Path(data_dir)
         self.host, port = listen.rsplit(":", 1)
         self.host = self.host.strip("[]")
@@ -62,6 +62,9 @@ class ControlPlane:
         self.run_scheduler = run_scheduler
         self.run_controllers = run_controllers
         self.manager_pid: int | None = None
+        # kube-apiserver's ipallocator repair and default-ServiceCIDR loops (ipallocator.py)
+        self.ip_repair_interval = ip_repair_interval
+        self.ip_repair = None
         self.kubeconfig_path = self.data_dir / "admin.kubeconfig"
         self._lock_fd: int | None = None
         self._runner: web.AppRunner | None = None
@@ -119,6 +122,9 @@ class ControlPlane:
             self._tasks.append(asyncio.create_task(self._supervise_manager(), name="controller-manager"))
         if self.run_loops:
             self._tasks.append(asyncio.create_task(self._compaction_loop(), name="compaction"))
+            self._tasks.append(asyncio.create_task(self._ip_repair_loop(), name="ipallocator-repair"))
+            self._tasks.append(asyncio.create_task(self._default_service_cidr_loop(),
+                                                   name="default-service-cidr"))
         self.api.ready = True
 
     async def stop(self) -> None:
@@ -186,7 +192,8 @@ class ControlPlane:
                     if e.code != 409:
                         raise
         await ipallocator.ensure_default_service_cidr(self.api)
-        await ipallocator.repair(self.api)
+        self.ip_repair = ipallocator.IPRepair(self.api)
+        await self.ip_repair.run_once()
         svcs = self.api.core("services")
         if await svcs.get_or_none("default", "kubernetes") is None:
             try:
@@ -255,6 +262,31 @@ class ControlPlane:
             log.warning("controller manager exited (%s); starting it again in %.0fs", rc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+    async def _ip_repair_loop(self) -> None:
+        """kube-apiserver's ipallocator-repair-controller: the start-up pass (in _bootstrap),
+        then one every ip_repair_interval; cancelled by stop() like the other loops."""
+        while True:
+            await asyncio.sleep(self.ip_repair_interval)
+            try:
+                await self.ip_repair.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # keep serving; try again next time
+                log.warning("ipallocator repair failed: %s", e)
+
+    async def _default_service_cidr_loop(self, interval: float = 10.0) -> None:
+        """kube-apiserver's kubernetes-service-cidr-controller: every 10s the default
+        ServiceCIDR exists (made again once a deletion has gone through) and is Ready."""
+        from shim.controllers import ipallocator
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await ipallocator.ensure_default_service_cidr(self.api)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("default ServiceCIDR sync failed: %s", e)
 
     async def _compaction_loop(self) -> None:
         """Like kube-apiserver: every interval, compact to the revision seen one interval ago."""

@@ -18,14 +18,22 @@ can never both get X, and nothing needs to scan the Services to know what is fre
   or turned into ExternalName) are released once that write has happened.
 - dryRun reserves nothing: a requested address is only checked against the ranges, and
   an automatic one shows as the range's network address, as upstream answers.
-- repair() makes the IPAddresses agree with the Services at start-up: stores written
-  before IPAddresses existed, or a crash between reserving and writing, leave gaps.
+- IPRepair makes the IPAddresses agree with the Services, as kube-apiserver's
+  ipallocator-repair-controller does: at start-up (stores written before IPAddresses
+  existed, or a crash between reserving and writing, leave gaps) and then every
+  `--ip-repair-interval` (ControlPlane). A Service IP without its IPAddress gets one, an
+  allocator-made IPAddress whose Service is gone (past a grace) or holds another address is
+  deleted, and upstream's Warning Events (events.k8s.io/v1, reporting controller
+  ipallocator-repair-controller) say so.
+- Which ranges may be deleted is the ServiceCIDR controller's business (servicecidr.py, in
+  the controller manager): a range being deleted or not Ready is never allocated from here.
 """
 from __future__ import annotations
 
 import ipaddress
 import logging
 import random
+import socket
 import time
 
 from shim.api import errors, validation as v
@@ -44,7 +52,7 @@ IP_FAMILY_LABEL = "ipaddress.kubernetes.io/ip-family"
 ALLOCATOR = "ipallocator.k8s.io"
 #: taken addresses walked past before listing the IPAddresses instead
 WALK_BEFORE_LIST = 64
-#: how old an IPAddress without its Service must be before repair() releases it (it may
+#: how old an IPAddress without its Service must be before IPRepair releases it (it may
 #: belong to a Service another API server is writing right now)
 ORPHAN_GRACE_SECONDS = 60.0
 
@@ -329,34 +337,239 @@ async def ensure_default_service_cidr(api, cidrs: tuple[str, ...] = (DEFAULT_SER
     log.warning("could not settle the default ServiceCIDR: too many concurrent writes")
 
 
-async def repair(api, grace: float = ORPHAN_GRACE_SECONDS) -> None:
-    """Give every Service's cluster IPs their IPAddress; release allocator-made IPAddresses
-    whose Service is gone (older than `grace`: a younger one may be a write in flight)."""
-    alloc = ClusterIPAllocator(api)
-    services = (await api.core("services").list("", ListOptions()))["items"]
-    holder: dict[str, dict] = {}
-    for svc in services:
-        for ip in held_ips(svc):
-            name = _canonical(ip)
-            if name:
-                holder[name] = svc
-    existing = {o["metadata"]["name"]: o for o in (await alloc._ips.list("", ListOptions()))["items"]}
-    for name, svc in holder.items():
-        if name not in existing:
-            if await alloc._create(name, svc, ipaddress.ip_address(name).version):
-                log.info("repair: reserved %s for Service %s/%s", name, svc["metadata"].get("namespace"),
-                         svc["metadata"]["name"])
-    now = time.time()
-    for name, obj in existing.items():
-        labels = obj["metadata"].get("labels") or {}
-        if labels.get(MANAGED_BY_LABEL) != ALLOCATOR or name in holder:
-            continue
-        created = obj["metadata"].get("creationTimestamp")
-        if created and now - parse_rfc3339(created).timestamp() < grace:
-            continue
+# -- repair ----------------------------------------------------------------------------------
+
+#: the reporting controller of the repair loop's Events, as kube-apiserver names it
+REPAIR_CONTROLLER = "ipallocator-repair-controller"
+#: how long an IPAddress may point at a Service that holds another address before repair
+#: deletes it (the Service write that goes with a fresh reservation may still be reverted)
+WRONG_REF_GRACE_SECONDS = 5.0
+#: how often kube-apiserver's repair loop looks at everything again
+DEFAULT_REPAIR_INTERVAL = 180.0
+
+
+class ApiEventRecorder:
+    """events.k8s.io/v1 Events written from inside the API server (no HTTP round trip), the
+    way client-go's events recorder writes them: named `<object>.<nanoseconds hex>`, in the
+    object's namespace (or `default`), a repeat within the series window counted in `series`."""
+
+    SERIES_WINDOW = 360.0  # client-go folds isomorphic events within six minutes
+
+    def __init__(self, api, controller: str):
+        self.api = api
+        self.controller = controller
+        self.instance = f"{controller}-{socket.gethostname()}"
+        self._seen: dict[tuple, list] = {}  # (uid, type, reason, action, note) -> [ns, name, count, first]
+
+    async def event(self, obj: dict, etype: str, reason: str, action: str, note: str) -> None:
         try:
-            await alloc._ips.delete("", name, DeleteOptions(preconditions_uid=obj["metadata"]["uid"]))
-            log.info("repair: released %s (its Service is gone)", name)
+            await self._write(obj, etype, reason, action, note)
+        except Exception as e:  # an event is never worth failing the caller for
+            log.debug("dropping event %s: %s", reason, e)
+
+    async def _write(self, obj, etype, reason, action, note) -> None:
+        rs = self.api.resource("events.k8s.io", "v1", "events")
+        md = obj.get("metadata") or {}
+        key = (md.get("uid"), etype, reason, action, note)
+        now = time.time()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[3] < self.SERIES_WINDOW:
+            ns, name, count, _ = seen
+            cur = await rs.get_or_none(ns, name)
+            if cur is not None:
+                cur["series"] = {"count": count + 1, "lastObservedTime": _micro_now()}
+                try:
+                    await rs.update(ns, name, cur, WriteOptions(field_manager=self.controller))
+                    seen[2] = count + 1
+                    return
+                except errors.ApiError as e:
+                    if e.code not in (404, 409):
+                        raise
+        ref = {"kind": obj.get("kind", ""), "namespace": md.get("namespace", ""), "name": md.get("name", ""),
+               "uid": md.get("uid", ""), "apiVersion": obj.get("apiVersion", ""),
+               "resourceVersion": md.get("resourceVersion", "")}
+        if not ref["namespace"]:
+            del ref["namespace"]
+        ns = md.get("namespace") or "default"
+        name = f"{md.get('name', '')}.{time.time_ns():x}"
+        await rs.create(ns, {
+            "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": name, "namespace": ns},
+            "eventTime": _micro_now(), "reportingController": self.controller,
+            "reportingInstance": self.instance, "action": action, "reason": reason, "regarding": ref,
+            "note": note, "type": etype}, WriteOptions(field_manager=self.controller))
+        self._seen[key] = [ns, name, 1, now]
+        if len(self._seen) > 4096:
+            self._seen.pop(next(iter(self._seen)))
+
+
+def _micro_now() -> str:
+    us = time.time_ns() // 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(us // 1_000_000)) + f".{us % 1_000_000:06d}Z"
+
+
+def _prefix_contains(cidr: str, addr) -> bool:
+    """Whether a ServiceCIDR's range holds addr as a Service address (not the network
+    address, nor an IPv4 broadcast address)."""
+    try:
+        net = ipaddress.ip_network(cidr)
+    except ValueError:
+        return False
+    if net.version != addr.version or addr not in net or addr == net.network_address:
+        return False
+    return not (net.version == 4 and addr == net.broadcast_address)
+
+
+def _age(obj: dict, now: float) -> float:
+    created = obj["metadata"].get("creationTimestamp")
+    return now - parse_rfc3339(created).timestamp() if created else float("inf")
+
+
+def _labels_ok(ip_obj: dict) -> bool:
+    labels = ip_obj["metadata"].get("labels") or {}
+    family = "IPv6" if ":" in ip_obj["metadata"]["name"] else "IPv4"
+    return labels.get(IP_FAMILY_LABEL) == family and labels.get(MANAGED_BY_LABEL) == ALLOCATOR
+
+
+class IPRepair:
+    """kube-apiserver's RepairIPAddress, as a pass over all Services and IPAddresses: every
+    Service IP within a ServiceCIDR has its IPAddress pointing back at the Service, and no
+    allocator-made IPAddress outlives its Service. Run at start-up and then periodically
+    (ControlPlane); warnings go out as Events where upstream writes them."""
+
+    def __init__(self, api, grace: float = ORPHAN_GRACE_SECONDS):
+        self.api = api
+        self.grace = grace
+        self.alloc = ClusterIPAllocator(api)
+        self.events = ApiEventRecorder(api, REPAIR_CONTROLLER)
+
+    async def run_once(self) -> None:
+        services = (await self.api.core("services").list("", ListOptions()))["items"]
+        cidrs = (await self.alloc._cidrs.list("", ListOptions()))["items"]
+        by_key = {(s["metadata"].get("namespace", ""), s["metadata"]["name"]): s for s in services}
+        ips = {o["metadata"]["name"]: o for o in (await self.alloc._ips.list("", ListOptions()))["items"]}
+        for svc in services:
+            svc.setdefault("apiVersion", "v1")
+            svc.setdefault("kind", "Service")
+            await self._sync_service(svc, cidrs, ips, by_key)
+        for ip_obj in ips.values():
+            ip_obj.setdefault("apiVersion", "networking.k8s.io/v1")
+            ip_obj.setdefault("kind", "IPAddress")
+            await self._sync_ipaddress(ip_obj, by_key)
+
+    # -- Services -> IPAddresses -------------------------------------------------------------
+    async def _sync_service(self, svc: dict, cidrs: list, ips: dict, by_key: dict) -> None:
+        ns, svc_name = svc["metadata"].get("namespace", ""), svc["metadata"]["name"]
+        for ip in held_ips(svc):
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                await self.events.event(svc, "Warning", "ClusterIPNotValid", "ClusterIPValidation",
+                                        "Cluster IP <nil> is not a valid IP; please recreate Service")  # (sic)
+                continue
+            family = f"IPv{addr.version}"
+            if not any(_prefix_contains(c, addr) for sc in cidrs for c in (sc.get("spec") or {}).get("cidrs") or []):
+                await self.events.event(svc, "Warning", "ClusterIPOutOfRange", "ClusterIPAllocation",
+                                        f"Cluster IP [{family}]: {ip} is not within any configured Service CIDR; "
+                                        f"please recreate service")
+                continue
+            name = str(addr)
+            cur = ips.get(name)
+            if cur is None:
+                # the Service may have let go of it since the list: ask again before reserving
+                if not await self.alloc._stored_with(svc, ip):
+                    continue
+                await self.events.event(svc, "Warning", "ClusterIPNotAllocated", "ClusterIPAllocation",
+                                        f"Cluster IP [{family}]: {ip} is not allocated; repairing")
+                log.warning("repair: the ClusterIP [%s]: %s for Service %s/%s is not allocated; repairing",
+                            family, ip, ns, svc_name)
+                if await self.alloc._create(name, svc, addr.version):
+                    ips[name] = await self.alloc._ips.get_or_none("", name) or {}
+                continue
+            ref = (cur.get("spec") or {}).get("parentRef") or {}
+            wrong = f"the ClusterIP [{family}]: {ip} for Service {ns}/{svc_name} has a wrong reference; repairing"
+            if ref.get("group") or ref.get("resource") != "services":
+                await self.events.event(svc, "Warning", "ClusterIPNotAllocated", "ClusterIPAllocation", wrong)
+                await self._recreate(cur, svc, ips)
+                continue
+            if (ref.get("namespace", ""), ref.get("name")) != (ns, svc_name):
+                other = by_key.get((ref.get("namespace", ""), ref.get("name")))
+                if other is None:
+                    await self.events.event(svc, "Warning", "ClusterIPNotAllocated", "ClusterIPAllocation", wrong)
+                    await self._recreate(cur, svc, ips)
+                    continue
+                if name in ((other.get("spec") or {}).get("clusterIPs") or []):
+                    await self.events.event(svc, "Warning", "ClusterIPAlreadyAllocated", "ClusterIPAllocation",
+                                            f"Cluster IP [{family}]:{ip} was assigned to multiple services; "
+                                            f"please recreate service")
+                    log.warning("repair: the cluster IP [%s]:%s for service %s/%s was assigned to other "
+                                "services %s/%s; please recreate", family, ip, ns, svc_name,
+                                ref.get("namespace", ""), ref.get("name"))
+            if not _labels_ok(cur):
+                # (as upstream: the address is then rewritten for this Service)
+                await self._recreate(cur, svc, ips)
+
+    async def _recreate(self, cur: dict, svc: dict, ips: dict) -> None:
+        name = cur["metadata"]["name"]
+        try:
+            await self.alloc._ips.delete("", name, DeleteOptions(preconditions_uid=cur["metadata"]["uid"]))
+        except errors.ApiError as e:
+            if e.code not in (404, 409):
+                raise
+            if e.code == 409:
+                return  # changed meanwhile: the next pass looks again
+        if await self.alloc._create(name, svc, ipaddress.ip_address(name).version):
+            ips[name] = await self.alloc._ips.get_or_none("", name) or {}
+
+    # -- IPAddresses -> Services -------------------------------------------------------------
+    async def _sync_ipaddress(self, ip_obj: dict, by_key: dict) -> None:
+        md = ip_obj.get("metadata") or {}
+        if (md.get("labels") or {}).get(MANAGED_BY_LABEL) != ALLOCATOR:
+            return  # not the allocator's: somebody else's business
+        name = md["name"]
+        ref = (ip_obj.get("spec") or {}).get("parentRef") or {}
+        now = time.time()
+        if ref.get("group") or ref.get("resource") != "services":
+            shown = f"&{{{ref.get('group', '')} {ref.get('resource', '')} {ref.get('namespace', '')} " \
+                    f"{ref.get('name', '')}}}"
+            await self.events.event(ip_obj, "Warning", "IPAddressNotAllocated", "IPAddressAllocation",
+                                    f"IPAddress {name} appears to have been modified, not referencing a "
+                                    f"Service {shown}: cleaning up")
+            await self._delete(ip_obj)
+            return
+        ns, svc_name = ref.get("namespace", ""), ref.get("name", "")
+        svc = by_key.get((ns, svc_name))
+        if svc is None:
+            if _age(ip_obj, now) <= self.grace:
+                return  # its Service may be being written right now
+            if await self.api.core("services").get_or_none(ns, svc_name) is not None:
+                return  # made since the list: the next pass looks at it
+            await self.events.event(ip_obj, "Warning", "IPAddressNotAllocated", "IPAddressAllocation",
+                                    f"IPAddress: {name} for Service {ns}/{svc_name} appears to have leaked: "
+                                    f"cleaning up")
+            log.warning("repair: IPAddress %s appears to have leaked: cleaning up", name)
+            await self._delete(ip_obj)
+            return
+        if name in ((svc.get("spec") or {}).get("clusterIPs") or []):
+            return
+        if (svc.get("spec") or {}).get("type") == "ExternalName" and _age(ip_obj, now) < ORPHAN_GRACE_SECONDS:
+            return  # turning into a ClusterIP Service: the write may still be on its way
+        if _age(ip_obj, now) < WRONG_REF_GRACE_SECONDS and \
+                _age(ip_obj, now) < _age(svc, now):
+            return  # reserved for a write of this Service that may yet be reverted
+        fresh = await self.api.core("services").get_or_none(ns, svc_name)
+        if fresh is None or name in ((fresh.get("spec") or {}).get("clusterIPs") or []):
+            return  # changed since the list: the next pass looks again
+        await self.events.event(ip_obj, "Warning", "IPAddressWrongReference", "IPAddressAllocation",
+                                f"IPAddress: {name} for Service {ns}/{svc_name} has a wrong reference; "
+                                f"cleaning up")
+        log.warning("repair: the IPAddress %s for Service %s/%s has a wrong reference; cleaning up",
+                    name, ns, svc_name)
+        await self._delete(ip_obj)
+
+    async def _delete(self, ip_obj: dict) -> None:
+        try:
+            await self.alloc._ips.delete("", ip_obj["metadata"]["name"],
+                                         DeleteOptions(preconditions_uid=ip_obj["metadata"]["uid"]))
         except errors.ApiError as e:
             if e.code not in (404, 409):
                 raise

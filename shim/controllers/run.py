@@ -51,11 +51,13 @@ def controller_loops(make_client: ClientFactory, root_ca_pem: bytes) -> list[Awa
     from shim.controllers.namespace import NamespaceController
     from shim.controllers.nodelifecycle import NodeConditionTaints
     from shim.controllers.serviceaccounts import ServiceAccountsController
+    from shim.controllers.servicecidr import ServiceCIDRController
     return [
         keep_running("node-condition tainter", make_client, 16, lambda c: NodeConditionTaints(c).run()),
         keep_running("service account controller", make_client, 8,
                      lambda c: ServiceAccountsController(c, root_ca_pem).run()),
         keep_running("namespace controller", make_client, 16, lambda c: NamespaceController(c).run()),
+        keep_running("service CIDR controller", make_client, 8, lambda c: ServiceCIDRController(c).run()),
         keep_running("replicaset/deployment controllers", make_client, 32, _run_workloads),
         # a watch per deletable resource (about sixty) plus the workers' requests
         keep_running("garbage collector", make_client, 128, lambda c: GarbageCollector(c).run()),
