@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
 from pathlib import Path
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="do not run the scheduler (the controller manager still runs)")
     up.add_argument("--no-controllers", action="store_true",
                     help="the API server alone: no controller manager, no scheduler")
+    up.add_argument("--event-ttl", default="1h", type=go_duration, metavar="DURATION",
+                    help="how long an Event is kept after its last write, as a Go duration "
+                         "(1h, 90s, 2m30s; 0 keeps Events for ever; default 1h)")
     up.add_argument("--log-level", default="INFO")
     sched = sub.add_parser("scheduler", help="run the scheduler against an API server")
     sched.add_argument("--kubeconfig", required=True, type=Path)
@@ -68,6 +72,32 @@ def main(argv: list[str] | None = None) -> int:
         from shim.tools.etcd_install import main as etcd_install
         return etcd_install([])
     return 2
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
+                   "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a duration written as Go's time.ParseDuration reads it ("1h", "90s",
+    "1h30m", "1.5m", "300ms"; "0" alone). Negative durations are refused: none of our
+    options means anything by them."""
+    s = text.strip()
+    if s in ("0", "+0"):
+        return 0.0
+    body = s[1:] if s.startswith("+") else s
+    pos, total = 0, 0.0
+    while pos < len(body):
+        m = _DURATION_PART.match(body, pos)
+        if m is None:
+            break
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if not body or pos != len(body):
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r} (use a number and a unit: 1h, 90s, 2m30s, 500ms)")
+    return total
 
 
 def _setup(args) -> None:
@@ -122,7 +152,8 @@ def _up(args) -> int:
     leader_elect = {"auto": None, "true": True, "false": False}[args.leader_elect]
     cp = ControlPlane(args.data_dir, listen=args.listen, pki_dir=args.pki_dir, store=args.store,
                       token_file=args.token_auth_file, store_opts=store_opts, leader_elect=leader_elect,
-                      run_scheduler=not args.no_scheduler, run_controllers=not args.no_controllers)
+                      run_scheduler=not args.no_scheduler, run_controllers=not args.no_controllers,
+                      event_ttl=args.event_ttl)
 
     async def run() -> int:
         stop = asyncio.Event()
