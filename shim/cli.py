@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
 from pathlib import Path
@@ -31,8 +32,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="do not run the scheduler (the controller manager still runs)")
     up.add_argument("--no-controllers", action="store_true",
                     help="the API server alone: no controller manager, no scheduler")
-    up.add_argument("--ip-repair-interval", default="3m", type=parse_duration,
+    up.add_argument("--ip-repair-interval", default="3m", type=positive_duration,
                     help="how often Service IPs and IPAddresses are reconciled (Go duration, e.g. 3m, 10s)")
+    up.add_argument("--event-ttl", default="1h", type=go_duration, metavar="DURATION",
+                    help="how long an Event is kept after its last write, as a Go duration "
+                         "(1h, 90s, 2m30s; 0 keeps Events for ever; default 1h)")
     up.add_argument("--log-level", default="INFO")
     sched = sub.add_parser("scheduler", help="run the scheduler against an API server")
     sched.add_argument("--kubeconfig", required=True, type=Path)
@@ -72,17 +76,35 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def parse_duration(text: str) -> float:
-    """A Go duration ("3m", "1m30s", "500ms") or plain seconds, as seconds (> 0)."""
-    import re
-    text = text.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise argparse.ArgumentTypeError(f"invalid duration {text!r}") from None
-        value = sum(float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
+                   "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a duration written as Go's time.ParseDuration reads it ("1h", "90s",
+    "1h30m", "1.5m", "300ms"; "0" alone). Negative durations are refused: none of our
+    options means anything by them."""
+    s = text.strip()
+    if s in ("0", "+0"):
+        return 0.0
+    body = s[1:] if s.startswith("+") else s
+    pos, total = 0, 0.0
+    while pos < len(body):
+        m = _DURATION_PART.match(body, pos)
+        if m is None:
+            break
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if not body or pos != len(body):
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r} (use a number and a unit: 1h, 90s, 2m30s, 500ms)")
+    return total
+
+
+def positive_duration(text: str) -> float:
+    """A Go duration that must be above zero (an interval)."""
+    value = go_duration(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
     return value
@@ -141,7 +163,7 @@ def _up(args) -> int:
     cp = ControlPlane(args.data_dir, listen=args.listen, pki_dir=args.pki_dir, store=args.store,
                       token_file=args.token_auth_file, store_opts=store_opts, leader_elect=leader_elect,
                       run_scheduler=not args.no_scheduler, run_controllers=not args.no_controllers,
-                      ip_repair_interval=args.ip_repair_interval)
+                      ip_repair_interval=args.ip_repair_interval, event_ttl=args.event_ttl)
 
     async def run() -> int:
         stop = asyncio.Event()

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from shim.api.apiset import Api
 from shim.api.server import build_app
+from shim.api.strategy import StrategyOptions
 from shim.auth.authn import Authenticator
 from shim.auth.serviceaccount import TokenIssuer
 from shim.auth.authz import AllowAuthenticated, AuthorizerChain
@@ -40,7 +41,8 @@ class ControlPlane:
                  compaction_interval: float = 300.0, bookmark_interval: float = 60.0,
                  min_request_timeout: float = 1800.0, run_loops: bool = True,
                  leader_elect: bool | None = None, run_scheduler: bool = True,
-                 run_controllers: bool = True, ip_repair_interval: float = 180.0):
+                 run_controllers: bool = True, ip_repair_interval: float = 180.0,
+                 event_ttl: float = 3600.0):
         self.data_dir = Path(data_dir)
         self.host, port = listen.rsplit(":", 1)
         self.host = self.host.strip("[]")
@@ -61,6 +63,8 @@ class ControlPlane:
         # the replica whose manager holds the kube-system Lease runs them.
         self.run_scheduler = run_scheduler
         self.run_controllers = run_controllers
+        # kube-apiserver's --event-ttl: Events are deleted this long after their last write
+        self.event_ttl = event_ttl
         self.manager_pid: int | None = None
         # kube-apiserver's ipallocator repair and default-ServiceCIDR loops (ipallocator.py)
         self.ip_repair_interval = ip_repair_interval
@@ -95,7 +99,8 @@ class ControlPlane:
         self.api = Api(self.store, authenticator=authn, authorizer=authz,
                        server_address=f"{self.host}:{self.port}",
                        min_request_timeout=self.min_request_timeout,
-                       bookmark_interval=self.bookmark_interval)
+                       bookmark_interval=self.bookmark_interval,
+                       strategy_options=StrategyOptions(event_ttl=self.event_ttl))
         self.api.ca_pem = self.pki.ca_pem
         self.api.pki = self.pki
         self.api.token_issuer = issuer = TokenIssuer.from_file(self.pki.sa_key)

@@ -20,7 +20,7 @@ from shim.api import errors, fieldcheck, openapi
 from shim.api.discovery import DiscoveryDocs
 from shim.api.registry import SLICE_SUBRESOURCES, DeleteOptions, ResourceStore, WriteOptions
 from shim.api.selectors import label_selector_from_object, selector_from_set
-from shim.api.strategy import make_strategy
+from shim.api.strategy import StrategyOptions, make_strategy
 from shim.api.watch import EventCache
 from shim.schemas import load_groups, load_resources, load_types
 
@@ -47,7 +47,7 @@ async def _finish_all(finishers: list, committed: bool) -> None:
 class Api:
     def __init__(self, store: "Store", *, authenticator, authorizer, server_address: str = "127.0.0.1:6443",
                  min_request_timeout: float = 1800.0, bookmark_interval: float = 60.0,
-                 store_timeout: float = 30.0):
+                 store_timeout: float = 30.0, strategy_options: StrategyOptions | None = None):
         self.store = store
         self.authenticator = authenticator
         self.authorizer = authorizer
@@ -73,7 +73,7 @@ class Api:
         self.by_kind: dict[tuple[str, str], ResourceStore] = {}
         infos = load_resources()
         for info in infos:
-            rs = ResourceStore(info, make_strategy(info), store, self)
+            rs = ResourceStore(info, make_strategy(info, strategy_options), store, self)
             self.resources[(info.group, info.version, info.plural)] = rs
             self.by_kind[(info.group_version, info.kind)] = rs
         order = {g.name: i for i, g in enumerate(load_groups())}

@@ -11,6 +11,10 @@ one at the codec (decode/encode/_load), so every verb, selector and watch works 
 served shape while the store holds one object. (events.k8s.io/v1 Events are such a view of
 core Events; builds before that kept them under /registry/events.k8s.io/events/, which is
 no longer read: events expire within hours, so nothing is migrated.)
+
+Every write (create, update, and the update that marks an object deleting) asks the
+strategy's ttl_seconds for the object as stored; a number makes the store delete the object
+that long after the write unless it is written again (Events: --event-ttl).
 """
 from __future__ import annotations
 
@@ -372,7 +376,8 @@ class ResourceStore:
                 return obj
             try:
                 kv = await self._store_call(self.store.create(self.key(m.get("namespace", ""), m["name"]),
-                                                              self.encode(obj)))
+                                                              self.encode(obj),
+                                                              ttl=self.strategy.ttl_seconds(obj)))
             except KeyExistsError:
                 raise errors.already_exists(self.info.plural, self.info.group, m["name"]) from None
             committed = True
@@ -489,7 +494,8 @@ class ResourceStore:
                     await self.api.after_delete(self, new)
                     return new, False
                 try:
-                    out = await self._store_call(self.store.update(key, self.encode(new), kv.mod_revision))
+                    out = await self._store_call(self.store.update(
+                        key, self.encode(new), kv.mod_revision, ttl=self.strategy.ttl_seconds(new)))
                 except ConflictError:
                     if precondition_rv:
                         raise errors.conflict(self.info.plural, self.info.group, name, errors.MODIFIED)
@@ -626,7 +632,8 @@ class ResourceStore:
             if new == obj or opts.dry_run:
                 return new, False  # as upstream, an unchanged object is not written again
             try:
-                out = await self._store_call(self.store.update(key, self.encode(new), kv.mod_revision))
+                out = await self._store_call(self.store.update(
+                    key, self.encode(new), kv.mod_revision, ttl=self.strategy.ttl_seconds(new)))
             except ConflictError:
                 continue
             except KeyNotFoundError:

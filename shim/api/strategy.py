@@ -7,11 +7,14 @@ is deleted. The generic REST storage (registry.py) calls these hooks in a fixed 
     create:  prepare_for_create -> default -> validate
     update:  prepare_for_update (or prepare_for_status_update) -> default -> validate_update
     delete:  graceful_delete_period decides between "mark and wait" and "remove now"
+    every write (create, update, and the update that marks an object deleting):
+             ttl_seconds decides whether the stored object expires (Events do)
 
 Adding a resource means adding a schema entry and, only if it differs, a Strategy.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from shim import printers
@@ -23,6 +26,13 @@ if TYPE_CHECKING:
     from shim.schemas import ResourceInfo
 
 FieldErrors = list  # list[validation.FieldError]
+
+
+@dataclass(frozen=True)
+class StrategyOptions:
+    """The server's settings that some strategy depends on (kube-apiserver flags)."""
+    #: --event-ttl: how long an Event is kept after its last write, in seconds (0: forever)
+    event_ttl: float = 3600.0
 
 
 class Strategy:
@@ -54,8 +64,9 @@ class Strategy:
     #: their apiVersion -> {their top-level field name: ours} (see managedfields.convert_versions)
     managed_fields_renames: dict[str, dict[str, str]] = {}
 
-    def __init__(self, info: "ResourceInfo"):
+    def __init__(self, info: "ResourceInfo", options: StrategyOptions | None = None):
         self.info = info
+        self.options = options or StrategyOptions()
         self.has_status = "status" in info.subresources
         self.return_deleted_object = info.delete_returns_object
         self.tracks_generation = (info.group, info.plural) in GENERATION_TRACKED
@@ -75,6 +86,13 @@ class Strategy:
     def from_storage(self, obj: dict) -> dict:
         """A stored object (storage resource's shape) as this resource serves it."""
         return obj
+
+    # -- expiry --------------------------------------------------------------------------
+    def ttl_seconds(self, obj: dict) -> float | None:
+        """Seconds the object stays stored after this write of it (obj, as it is about to
+        be stored), unless written again; None: until deleted. Every write asks anew, so
+        a write that answers None makes an expiring object permanent (upstream's TTLFunc)."""
+        return None
 
     # -- create ------------------------------------------------------------------------
     def prepare_for_create(self, obj: dict) -> None:
@@ -224,7 +242,7 @@ def renamed(obj: dict, names: dict[str, str], api_version: str, kind: str) -> di
     return out
 
 
-def make_strategy(info: "ResourceInfo") -> Strategy:
+def make_strategy(info: "ResourceInfo", options: StrategyOptions | None = None) -> Strategy:
     import shim.strategies  # noqa: F401  (registers every strategy)
     cls = _registry.get((info.group, info.plural), Strategy)
-    return cls(info)
+    return cls(info, options)

@@ -12,6 +12,13 @@ Semantics, as etcd has them:
 - Reads may be served "at" a past revision as long as it is not compacted.
 - Watches deliver every event on a prefix with revision > start_revision, in revision
   order, each exactly once, with the previous value.
+- Expiry (etcd's leases, as kube-apiserver uses them for Events): a create or update may
+  carry a ttl in seconds. The key is then deleted about ttl seconds after that write,
+  unless it is written again first; the next write replaces the expiry (a write without
+  ttl removes it). The expiry is an ordinary delete: a new revision, a DELETE event with
+  the last value as prev_kv. It only ever deletes the incarnation and version it was set
+  for, never a newer write. Backends may round ttl up (etcd: whole seconds, plus up to
+  5% of it, at most a minute, when one lease serves several writes).
 """
 from __future__ import annotations
 
@@ -117,6 +124,15 @@ class UnavailableError(StoreError):
     """The backend cannot be reached or timed out."""
 
 
+def check_ttl(ttl: float | None) -> None:
+    """Refuse a ttl that is not a positive number of seconds (None is fine)."""
+    if ttl is None:
+        return
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0 \
+            or ttl == float("inf"):
+        raise ValueError(f"ttl must be a positive number of seconds, not {ttl!r}")
+
+
 class Watch(abc.ABC):
     """A live watch. Iterate it for WatchResponse batches; close() ends it.
 
@@ -179,15 +195,20 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def create(self, key: str, value: bytes) -> KeyValue:
-        """Create key if absent; raise KeyExistsError otherwise. Durable when it returns."""
+    async def create(self, key: str, value: bytes, *, ttl: float | None = None) -> KeyValue:
+        """Create key if absent; raise KeyExistsError otherwise. Durable when it returns.
+
+        ttl: seconds after which the key is deleted unless written again (None: never).
+        """
 
     @abc.abstractmethod
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
+    async def update(self, key: str, value: bytes, expected_mod_revision: int, *,
+                     ttl: float | None = None) -> KeyValue:
         """Replace key's value iff its mod_revision equals expected_mod_revision.
 
         expected_mod_revision 0 means unconditionally (the key must still exist).
         Raises KeyNotFoundError if absent, ConflictError(current) on mismatch.
+        ttl: as for create; None also removes an expiry an earlier write had set.
         """
 
     @abc.abstractmethod

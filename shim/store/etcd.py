@@ -25,6 +25,13 @@ Semantics, mapped onto etcd:
 - progress: `request_progress` sends etcd's WatchProgressRequest; etcd answers (with watch
   id -1) once every watch on the stream has caught up, with the current revision in the
   header: that is the progress notification, handed to the watches that asked.
+- expiry (ttl on create/update): the key is put with an etcd lease, and etcd deletes it when
+  the lease runs out (a revisioned delete, seen by watches like any other). As upstream's
+  lease manager does, writes share leases: one granted for ttl plus a reuse window (5% of
+  the ttl, at most a minute) serves every write with the same ttl made while it still has
+  between ttl and ttl + window to live, up to 1,000 writes. A later put without a lease
+  detaches the key from its lease, and a key deleted and created again is a new key to
+  etcd, so an old lease never removes a newer write.
 - every unary call has a deadline (`timeout`, 5 s by default); an unreachable etcd gives
   UnavailableError, and the gRPC channels reconnect by themselves when it returns. Reads are
   retried once on each other endpoint; writes are never retried (a write whose outcome is
@@ -35,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import random
 from urllib.parse import urlparse
 
@@ -55,6 +63,7 @@ from .base import (
     UnavailableError,
     Watch,
     WatchResponse,
+    check_ttl,
 )
 
 __all__ = ["EtcdStore"]
@@ -64,7 +73,11 @@ log = logging.getLogger("shim.store.etcd")
 _EQUAL, _GREATER = rpc.Compare.CompareResult.EQUAL, rpc.Compare.CompareResult.GREATER
 _MOD, _CREATE = rpc.Compare.CompareTarget.MOD, rpc.Compare.CompareTarget.CREATE
 _DELETE_EVENT = rpc.Event.EventType.DELETE
-_PROBE_KEY = b"\x00shim/revision-probe"   # never written: reading it costs nothing
+_PROBE_KEY = b"\x00shim/revision-probe"
+# upstream's lease reuse: a lease serves writes for min(5% of the ttl, 60 s), 1,000 at most
+_LEASE_REUSE_FRACTION = 0.05
+_LEASE_REUSE_MAX_SECONDS = 60
+_LEASE_MAX_KEYS = 1000   # never written: reading it costs nothing
 # Codes meaning "no (known) answer": etcd or the connection to it went away (a killed
 # member shows as UNAVAILABLE, CANCELLED, UNKNOWN "Stream removed" or INTERNAL RST_STREAM).
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -117,6 +130,7 @@ class EtcdStore(Store):
         self._started = False
         self._closed = False
         self._stream: _WatchStream | None = None
+        self._leases = _LeaseManager(self)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -184,23 +198,25 @@ class EtcdStore(Store):
                            revision=revision or resp.header.revision, count=resp.count)
 
     # -- writes ------------------------------------------------------------------------
-    async def create(self, key: str, value: bytes) -> KeyValue:
+    async def create(self, key: str, value: bytes, *, ttl: float | None = None) -> KeyValue:
         k = key.encode()
-        resp = await self._write("Txn", rpc.TxnRequest(
+        resp = await self._put_txn(lambda lease: rpc.TxnRequest(
             compare=[rpc.Compare(key=k, target=_MOD, result=_EQUAL, mod_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
-            failure=[]))
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value, lease=lease))],
+            failure=[]), ttl)
         if not resp.succeeded:
             raise KeyExistsError(key)
         rev = resp.header.revision
         return KeyValue(key, value, rev, rev, 1)
 
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
+    async def update(self, key: str, value: bytes, expected_mod_revision: int, *,
+                     ttl: float | None = None) -> KeyValue:
         k = key.encode()
-        resp = await self._write("Txn", rpc.TxnRequest(
+        resp = await self._put_txn(lambda lease: rpc.TxnRequest(
             compare=[_precondition(k, expected_mod_revision)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value, prev_kv=True))],
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))]))
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value, prev_kv=True,
+                                                              lease=lease))],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))]), ttl)
         if not resp.succeeded:
             raise _failed(key, resp)
         prev = resp.responses[0].response_put.prev_kv
@@ -219,6 +235,23 @@ class EtcdStore(Store):
         if not deleted:        # cannot happen: the compare said the key was there
             raise KeyNotFoundError(key)
         return _kv(deleted[0])
+
+    async def _put_txn(self, make, ttl: float | None):
+        """The transaction make(lease id) builds: with no lease (0) when ttl is None, else
+        with a lease from the lease manager. A lease etcd no longer knows (revoked by hand,
+        or lost with etcd's data) fails the whole transaction before anything is applied,
+        so that one case is retried once with a fresh lease."""
+        if ttl is None:
+            return await self._write("Txn", make(0))
+        check_ttl(ttl)
+        lease = await self._leases.get(ttl)
+        try:
+            return await self._write("Txn", make(lease))
+        except StoreError as e:
+            if "requested lease not found" not in str(e):
+                raise
+            self._leases.forget(lease)
+            return await self._write("Txn", make(await self._leases.get(ttl)))
 
     # -- watch -------------------------------------------------------------------------
     def watch(self, prefix: str, start_revision: int) -> Watch:
@@ -261,7 +294,7 @@ class EtcdStore(Store):
         if stubs is None:
             ch = self._open_channel(self._targets[index])
             self._channels[index] = ch
-            stubs = self._stubs[index] = (rpc.KVStub(ch), rpc.WatchStub(ch))
+            stubs = self._stubs[index] = (rpc.KVStub(ch), rpc.WatchStub(ch), rpc.LeaseStub(ch))
         return stubs
 
     def _open_channel(self, target: str) -> grpc.aio.Channel:
@@ -292,6 +325,8 @@ class EtcdStore(Store):
         return grpc.aio.secure_channel(target, creds, options=options)
 
     def _kv_call(self, index: int, method: str):
+        if method.startswith("Lease"):
+            return getattr(self._stub(index)[2], method)
         return getattr(self._stub(index)[0], method)
 
     async def _read(self, method: str, request, *, revision: int = 0):
@@ -391,6 +426,46 @@ class EtcdStore(Store):
             found = hi
         if found > 1 and found + 1 > self._compact_revision:
             self._compact_revision = found + 1
+
+
+class _LeaseManager:
+    """Leases for writes with a ttl, shared between writes as upstream's lease manager does:
+    granting a lease is a raft round trip of its own, so one lease granted for ttl + window
+    serves every later write of the same ttl while it still has more than ttl (and at most
+    ttl + window) to live. Each key thus expires between ttl and ttl + window after its last
+    write, whole seconds (etcd's unit) rounded up."""
+
+    def __init__(self, store: EtcdStore):
+        self._store = store
+        self._id = 0
+        self._expires = 0.0                # on the loop's clock
+        self._attached = 0
+        self._lock: asyncio.Lock | None = None
+
+    async def get(self, ttl: float) -> int:
+        seconds = max(1, math.ceil(ttl))
+        window = min(int(_LEASE_REUSE_FRACTION * seconds), _LEASE_REUSE_MAX_SECONDS)
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:          # concurrent writes wait for one grant, then share it
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            self._attached += 1
+            if (self._id and now + seconds < self._expires <= now + seconds + window
+                    and self._attached <= _LEASE_MAX_KEYS):
+                return self._id
+            granted = seconds + window
+            resp = await self._store._write("LeaseGrant", rpc.LeaseGrantRequest(TTL=granted, ID=0))
+            if resp.error:
+                raise StoreError(f"etcd: lease grant failed: {resp.error}")
+            # etcd counts the lease from when it granted it, a little after `now`: the key
+            # may outlive the ttl by that round trip, never fall short of it
+            self._id, self._expires, self._attached = resp.ID, now + max(resp.TTL, granted), 1
+            return self._id
+
+    def forget(self, lease: int) -> None:
+        if self._id == lease:
+            self._id, self._expires, self._attached = 0, 0.0, 0
 
 
 def _precondition(k: bytes, expected_mod_revision: int):

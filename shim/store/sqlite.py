@@ -9,6 +9,16 @@ Layout (an append-only revision log, as kine has it):
   current  the live keys and the id of their latest row, so latest reads and ranges
            cost O(live keys) however long the history grows.
   meta     compact_revision, and how far compaction has physically progressed.
+  expiry   the live keys written with a ttl: when each is due and the revision of the
+           write that set it. Written in the same transaction as that write (so an
+           acknowledged expiry survives a crash); indexed by due time.
+
+Expiry: the writer thread knows when the next expiry is due and waits on its queue no
+longer than that. Due keys are deleted in batches (max_batch per transaction) through
+the same code as a delete with a precondition: the expected mod_revision is the one the
+expiry was set for, so an expiry never removes a newer write (a newer write replaces or
+clears the expiry row in its own transaction anyway). What fell due while no process
+had the file open is deleted right after start().
 
 Threads: one writer thread owns the write connection. Callers queue operations and
 await futures; the writer drains everything queued, applies it in order inside one
@@ -27,10 +37,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import fcntl
+import logging
 import os
 import queue
 import sqlite3
 import threading
+import time
 
 from .base import (
     CompactedError,
@@ -46,9 +58,12 @@ from .base import (
     UnavailableError,
     Watch,
     WatchResponse,
+    check_ttl,
 )
 
 __all__ = ["SQLiteStore"]
+
+log = logging.getLogger("shim.store.sqlite")
 
 
 class SQLiteStore(Store):
@@ -63,7 +78,8 @@ class SQLiteStore(Store):
                          times that in revisions scanned at most per step).
       compact_chunk      revisions compacted per writer transaction, so compaction
                          interleaves with writes instead of stalling them.
-      max_batch          writes committed per transaction at most.
+      max_batch          writes committed per transaction at most (and expired keys
+                         deleted per transaction).
     """
 
     def __init__(self, path: str, *, watch_queue_limit: int = 10_000,
@@ -110,7 +126,8 @@ class SQLiteStore(Store):
             wconn, loop, self._on_commit, rev=rev,
             compact_revision=meta.get("compact_revision", 0),
             compact_done=meta.get("compact_done", 0),
-            compact_chunk=self._compact_chunk, max_batch=self._max_batch)
+            compact_chunk=self._compact_chunk, max_batch=self._max_batch,
+            next_expiry=wconn.execute(_NEXT_EXPIRY).fetchone()[0])
         self._writer.start()
 
     async def close(self) -> None:
@@ -220,14 +237,15 @@ class SQLiteStore(Store):
 
     # ---- writes (through the writer thread) --------------------------------------
 
-    async def create(self, key: str, value: bytes) -> KeyValue:
-        return await self._submit(_CREATE, key, value, 0)
+    async def create(self, key: str, value: bytes, *, ttl: float | None = None) -> KeyValue:
+        return await self._submit(_CREATE, key, value, 0, ttl)
 
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
-        return await self._submit(_UPDATE, key, value, expected_mod_revision)
+    async def update(self, key: str, value: bytes, expected_mod_revision: int, *,
+                     ttl: float | None = None) -> KeyValue:
+        return await self._submit(_UPDATE, key, value, expected_mod_revision, ttl)
 
     async def delete(self, key: str, expected_mod_revision: int = 0) -> KeyValue:
-        return await self._submit(_DELETE, key, b"", expected_mod_revision)
+        return await self._submit(_DELETE, key, b"", expected_mod_revision, None)
 
     async def compact(self, revision: int) -> None:
         """Returns once superseded rows below revision are physically gone."""
@@ -241,14 +259,19 @@ class SQLiteStore(Store):
         self._writer.put((_COMPACT, revision, fut))
         await fut
 
-    def _submit(self, kind: int, key: str, value: bytes, expected: int) -> asyncio.Future:
+    def _submit(self, kind: int, key: str, value: bytes, expected: int,
+                ttl: float | None) -> asyncio.Future:
         self._check_open()
         if not isinstance(key, str):
             raise TypeError(f"key must be str, not {type(key).__name__}")
         if type(value) is not bytes:
             value = bytes(value)
+        expires = None
+        if ttl is not None:
+            check_ttl(ttl)
+            expires = time.time() + ttl     # wall clock: it is kept across restarts
         fut = self._loop.create_future()
-        self._writer.put((kind, key, value, expected, fut))
+        self._writer.put((kind, key, value, expected, expires, fut))
         return fut
 
     def _on_commit(self, results: list, events: list[Event], rev: int) -> None:
@@ -455,10 +478,11 @@ class _WatchHub:
 
 
 class _Writer:
-    """The single writer: group commit, serial CAS, and chunked compaction.
+    """The single writer: group commit, serial CAS, chunked compaction, and expiry.
 
     Operations arrive on a thread-safe queue as tuples:
-      (_CREATE | _UPDATE | _DELETE, key, value, expected_mod_revision, future)
+      (_CREATE | _UPDATE | _DELETE, key, value, expected_mod_revision, expires_at, future)
+      (expires_at: seconds since the epoch, or None)
       (_COMPACT, revision, future)
       (_STOP,)
     Everything else here runs on the writer thread; futures and watchers are touched
@@ -467,7 +491,7 @@ class _Writer:
 
     def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop,
                  on_commit, *, rev: int, compact_revision: int, compact_done: int,
-                 compact_chunk: int, max_batch: int):
+                 compact_chunk: int, max_batch: int, next_expiry: float | None = None):
         self._conn = conn
         self._loop = loop
         self._on_commit = on_commit
@@ -479,6 +503,10 @@ class _Writer:
         self._compact_waiters: list[asyncio.Future] = []
         self._compact_chunk = compact_chunk
         self._max_batch = max_batch
+        # When the earliest expiry is due (None: the expiry table is empty). Only ever
+        # early, never late: a rolled-back write may have lowered it, and a sweep that
+        # finds nothing due just reads it again.
+        self._next_expiry = next_expiry
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._gate = threading.Lock()       # orders put() against the thread's exit
         self._exited = False
@@ -517,17 +545,26 @@ class _Writer:
                         writes.append(op)
                 if writes:
                     self._commit(writes)
+                if self._next_expiry is not None and not stop and \
+                        self._next_expiry <= time.time():
+                    self._expire()
                 if self._compacting() and not stop:
                     self._compact_step()
         finally:
             self._shutdown()
 
     def _next_ops(self) -> list[tuple]:
-        """Block for work (unless compaction is pending), then drain what is queued."""
+        """Block for work (unless compaction is pending; until the next expiry is due at
+        most), then drain what is queued."""
         q = self._queue
         if self._compacting():
             try:
                 ops = [q.get_nowait()]
+            except queue.Empty:
+                return []
+        elif self._next_expiry is not None:
+            try:
+                ops = [q.get(timeout=max(0.0, self._next_expiry - time.time()))]
             except queue.Empty:
                 return []
         else:
@@ -560,7 +597,7 @@ class _Writer:
                 error.__cause__ = e
             else:
                 error = e
-            results, events = [(op[4], error) for op in ops], []
+            results, events = [(op[-1], error) for op in ops], []
         self._call_loop(self._on_commit, results, events, self._rev)
 
     def _apply(self, ops: list[tuple]) -> tuple[list, list[Event]]:
@@ -568,7 +605,9 @@ class _Writer:
         cur = self._conn.cursor()
         results, events = [], []
         rev = self._rev
-        for kind, key, value, expected, fut in ops:
+        # Whether the expiry table may hold rows: without any, writes skip clearing them.
+        expiring = self._next_expiry is not None
+        for kind, key, value, expected, expires, fut in ops:
             if kind == _CREATE:
                 cur.execute(_CLAIM, (key, rev + 1))
                 if cur.rowcount == 0:
@@ -576,6 +615,9 @@ class _Writer:
                     continue
                 rev += 1
                 cur.execute(_INSERT, (rev, key, 1, 0, rev, 0, 1, value))
+                if expires is not None:    # (a delete cleared any older incarnation's row)
+                    self._set_expiry(cur, key, rev, expires)
+                    expiring = True
                 kv = KeyValue(key, value, rev, rev, 1)
                 events.append(Event("PUT", kv, None))
                 results.append((fut, kv))
@@ -593,6 +635,11 @@ class _Writer:
                 cur.execute(_INSERT, (rev, key, 0, 0, old.create_revision, old.mod_revision,
                                       old.version + 1, value))
                 cur.execute(_MOVE, (rev, key))
+                if expires is not None:
+                    self._set_expiry(cur, key, rev, expires)
+                    expiring = True
+                elif expiring:
+                    cur.execute(_CLEAR_EXPIRY, (key,))
                 kv = KeyValue(key, value, old.create_revision, rev, old.version + 1)
                 events.append(Event("PUT", kv, old))
                 results.append((fut, kv))
@@ -600,11 +647,44 @@ class _Writer:
                 cur.execute(_INSERT, (rev, key, 0, 1, old.create_revision, old.mod_revision,
                                       0, b""))
                 cur.execute(_UNCLAIM, (key,))
+                if expiring:
+                    cur.execute(_CLEAR_EXPIRY, (key,))
                 events.append(Event("DELETE", KeyValue(key, b"", old.create_revision, rev, 0),
                                     old))
                 results.append((fut, old))
         self._rev = rev
         return results, events
+
+    def _set_expiry(self, cur: sqlite3.Cursor, key: str, rev: int, expires: float) -> None:
+        cur.execute(_SET_EXPIRY, (key, rev, expires))
+        if self._next_expiry is None or expires < self._next_expiry:
+            self._next_expiry = expires
+
+    # ---- expiry ---------------------------------------------------------------------
+
+    def _expire(self) -> None:
+        """Delete one batch of due keys, each iff it is still the write the expiry was
+        set for; publish the deletes like any others."""
+        conn, rev0, now = self._conn, self._rev, time.time()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            due = conn.execute(_DUE, (now, self._max_batch)).fetchall()
+            # The rows go first: a key whose row no longer matches its write (which cannot
+            # happen through this store) is left alone rather than retried forever.
+            conn.executemany(_DROP_EXPIRY, due)
+            results, events = self._apply([(_DELETE, name, b"", rev, None, None)
+                                           for name, rev in due])
+            next_expiry = conn.execute(_NEXT_EXPIRY).fetchone()[0]
+            conn.execute("COMMIT")
+        except Exception as e:      # never let the writer thread die of it
+            self._rev = rev0
+            _rollback(conn)
+            log.warning("deleting expired keys failed (will retry): %s", e)
+            self._next_expiry = now + 1.0
+            return
+        self._next_expiry = next_expiry
+        if events:
+            self._call_loop(self._on_commit, [], events, self._rev)
 
     # ---- compaction -----------------------------------------------------------------
     #
@@ -793,6 +873,12 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS expiry (
+    name TEXT PRIMARY KEY,                  -- a live key written with a ttl
+    id INTEGER NOT NULL,                    -- the revision of that write
+    at REAL NOT NULL                        -- when it is due, seconds since the epoch
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS expiry_at ON expiry (at);
 """
 
 _HEAD = "SELECT coalesce(max(id), 0) FROM log"
@@ -846,6 +932,11 @@ _INSERT = """
 INSERT INTO log (id, name, created, deleted, create_revision, prev_revision, version, value)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 _SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+_SET_EXPIRY = "INSERT OR REPLACE INTO expiry (name, id, at) VALUES (?, ?, ?)"
+_CLEAR_EXPIRY = "DELETE FROM expiry WHERE name = ?"
+_DROP_EXPIRY = "DELETE FROM expiry WHERE name = ? AND id = ?"
+_DUE = "SELECT name, id FROM expiry WHERE at <= ? ORDER BY at LIMIT ?"
+_NEXT_EXPIRY = "SELECT min(at) FROM expiry"
 _COMPACT_SUPERSEDED = """
 DELETE FROM log WHERE id IN (
     SELECT prev_revision FROM log WHERE id >= ? AND id < ? AND prev_revision != 0)"""

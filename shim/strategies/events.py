@@ -11,6 +11,9 @@ the request's API: every write gets the "legacy" checks (namespaces agree for ol
 events; reporting fields for events with an eventTime); writes through events.k8s.io/v1
 also get the strict ones (eventTime required, deprecated fields unset, fields immutable).
 Field paths in the messages are the core names, as upstream reports them.
+
+Events expire: every write (through either API) keeps the Event for the server's
+--event-ttl (an hour by default) from then on, as kube-apiserver's Event storage does.
 """
 from __future__ import annotations
 
@@ -40,8 +43,15 @@ NOTE_MAX = 1024
 EVENT_TYPES = ("Normal", "Warning")
 
 
+class _Expiring:
+    """An Event lives --event-ttl after its last write (0: for ever)."""
+
+    def ttl_seconds(self, obj):
+        return self.options.event_ttl if self.options.event_ttl > 0 else None
+
+
 @strategy_for("", "events")
-class EventStrategy(Strategy):
+class EventStrategy(_Expiring, Strategy):
     allow_create_on_update = True
     gc_policy = "Unsupported"
     selectable_fields = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
@@ -65,7 +75,7 @@ class EventStrategy(Strategy):
 
 
 @strategy_for("events.k8s.io", "events")
-class EventsV1Strategy(Strategy):
+class EventsV1Strategy(_Expiring, Strategy):
     allow_create_on_update = True
     gc_policy = "Unsupported"
     storage_resource = ("", "events")

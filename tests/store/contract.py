@@ -626,3 +626,121 @@ class StoreContract:
         assert latest.kvs == [kv for _, kv in sorted(kvs.items()) if kv is not None]
         for key, kv in kvs.items():
             assert await store.get(key) == kv
+
+    # ---- expiry (ttl) ------------------------------------------------------------------
+    #
+    # Short ttls, so the timing bounds are loose: etcd counts leases in whole seconds and
+    # looks for expired ones every half second.
+
+    async def test_ttl_key_expires_and_watchers_see_a_delete(self, store: Store):
+        start = await store.current_revision()
+        watch = store.watch("/ttl/", start)
+        t0 = asyncio.get_running_loop().time()
+        kv = await store.create("/ttl/a", b"short-lived", ttl=1)
+        keep = await store.create("/ttl/b", b"no ttl")
+        assert await store.get("/ttl/a") == kv                  # not gone at once
+        events = await collect_events(watch, keep.mod_revision)
+        deleted = await next_event_of_type(watch, "DELETE", timeout=TTL_TIMEOUT)
+        elapsed = asyncio.get_running_loop().time() - t0
+        watch.close()
+        assert [e.type for e in events] == ["PUT", "PUT"]
+        assert elapsed >= 0.9, f"expired after {elapsed:.2f}s, ttl 1s"
+        # an ordinary delete: a new revision, the last value as prev_kv
+        assert deleted.kv.key == "/ttl/a"
+        assert deleted.prev_kv == kv
+        assert deleted.revision > keep.mod_revision
+        assert await store.get("/ttl/a") is None
+        assert await store.get("/ttl/a", deleted.revision - 1) == kv
+        assert await store.get("/ttl/b") == keep
+        assert [k.key for k in (await store.range("/ttl/")).kvs] == ["/ttl/b"]
+        assert await store.current_revision() == deleted.revision
+        # the key can be created again, as a new incarnation
+        again = await store.create("/ttl/a", b"again")
+        assert again.version == 1 and again.create_revision > deleted.revision
+
+    async def test_ttl_rewrite_extends_and_write_without_ttl_clears(self, store: Store):
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        extended = await store.create("/ttl/extended", b"1", ttl=2)
+        cleared = await store.create("/ttl/cleared", b"1", ttl=1)
+        cleared = await store.update("/ttl/cleared", b"2", cleared.mod_revision)   # no ttl
+        watch = store.watch("/ttl/", cleared.mod_revision)
+        await asyncio.sleep(max(0.0, t0 + 1.2 - loop.time()))
+        extended = await store.update("/ttl/extended", b"2", 0, ttl=2)
+        t1 = loop.time()
+        await asyncio.sleep(max(0.0, t0 + 2.9 - loop.time()))  # past the first write's ttl
+        assert await store.get("/ttl/extended") == extended
+        assert await store.get("/ttl/cleared") == cleared
+        deleted = await next_event_of_type(watch, "DELETE", timeout=TTL_TIMEOUT)
+        assert loop.time() - t1 >= 1.9
+        assert deleted.kv.key == "/ttl/extended" and deleted.prev_kv == extended
+        await asyncio.sleep(0.5)
+        assert await store.get("/ttl/cleared") == cleared   # never expires now
+        watch.close()
+
+    async def test_expiry_never_removes_a_newer_write(self, store: Store):
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        # deleted and created again without a ttl
+        a = await store.create("/ttl/recreated", b"1", ttl=1)
+        await store.delete("/ttl/recreated", a.mod_revision)
+        recreated = await store.create("/ttl/recreated", b"2")
+        # deleted and created again with a longer ttl
+        b = await store.create("/ttl/longer", b"1", ttl=1)
+        await store.delete("/ttl/longer")
+        longer = await store.create("/ttl/longer", b"2", ttl=4)
+        # an update with a ttl that lost its compare-and-swap sets no expiry
+        c = await store.create("/ttl/refused", b"1")
+        c2 = await store.update("/ttl/refused", b"2", c.mod_revision)
+        with pytest.raises(ConflictError):
+            await store.update("/ttl/refused", b"stale", c.mod_revision, ttl=1)
+        await asyncio.sleep(max(0.0, t0 + 2.8 - loop.time()))
+        assert await store.get("/ttl/recreated") == recreated
+        assert await store.get("/ttl/longer") == longer
+        assert await store.get("/ttl/refused") == c2
+        async with asyncio.timeout(TTL_TIMEOUT):
+            while await store.get("/ttl/longer") is not None:
+                await asyncio.sleep(0.1)
+        assert loop.time() - t0 >= 3.9
+        assert await store.get("/ttl/recreated") == recreated
+
+    async def test_many_keys_expire_each_once(self, store: Store):
+        start = await store.current_revision()
+        kvs = await asyncio.gather(*(store.create(f"/ttl/many/{i:03}", b"v", ttl=1)
+                                     for i in range(60)))
+        await store.create("/ttl/keep", b"v")
+        watch = store.watch("/ttl/many/", start)
+        deletes: list[Event] = []
+        async with asyncio.timeout(TTL_TIMEOUT):
+            async for resp in watch:
+                deletes += [e for e in resp.events if e.type == "DELETE"]
+                if len(deletes) >= 60:
+                    break
+        watch.close()
+        assert sorted(e.kv.key for e in deletes) == sorted(kv.key for kv in kvs)
+        assert {e.kv.key: e.prev_kv for e in deletes} == {kv.key: kv for kv in kvs}
+        revisions = [e.revision for e in deletes]
+        assert revisions == sorted(set(revisions))
+        assert (await store.range("/ttl/", count=True)).count == 1
+
+    async def test_ttl_must_be_positive(self, store: Store):
+        for bad in (0, -1, float("nan"), float("inf")):
+            with pytest.raises(ValueError):
+                await store.create("/ttl/bad", b"v", ttl=bad)
+        kv = await store.create("/ttl/bad", b"v")
+        with pytest.raises(ValueError):
+            await store.update("/ttl/bad", b"w", kv.mod_revision, ttl=0)
+        assert await store.get("/ttl/bad") == kv
+
+
+TTL_TIMEOUT = 8.0
+
+
+async def next_event_of_type(watch: Watch, type_: str, timeout: float = TIMEOUT) -> Event:
+    """The next event of this type on the watch (others are skipped)."""
+    async with asyncio.timeout(timeout):
+        async for resp in watch:
+            for e in resp.events:
+                if e.type == type_:
+                    return e
+    raise AssertionError(f"watch ended before a {type_} event")

@@ -202,3 +202,58 @@ async def test_client_tls(etcd_binary, tmp_path):
         await bad.close()
     finally:
         member.stop()
+
+
+# ---- expiry through etcd leases ------------------------------------------------------------
+
+async def leases_of(s: EtcdStore) -> dict[int, tuple[int, list[str]]]:
+    """Every lease etcd holds: id -> (ttl granted, keys attached)."""
+    from aetcd import rpc
+    out = {}
+    for lease in (await s._call("LeaseLeases", rpc.LeaseLeasesRequest(), retry=True,
+                                revision=0)).leases:
+        info = await s._call("LeaseTimeToLive", rpc.LeaseTimeToLiveRequest(ID=lease.ID, keys=True),
+                             retry=True, revision=0)
+        out[lease.ID] = (info.grantedTTL, sorted(k.decode() for k in info.keys))
+    return out
+
+
+async def test_writes_within_the_reuse_window_share_one_lease(etcd):
+    s = EtcdStore(etcd.client_url)
+    await s.start()
+    try:
+        # ttl 40 s: the reuse window is 5% of it, 2 s; the lease is granted for 42 s
+        for i in range(5):
+            await s.create(f"/l/{i}", b"v", ttl=40)
+        await s.update("/l/0", b"w", 0, ttl=40)
+        leases = await leases_of(s)
+        assert list(leases.values()) == [(42, [f"/l/{i}" for i in range(5)])]
+        # a ttl too short for any window: one lease per write, each of the ttl itself
+        for i in range(3):
+            await s.create(f"/short/{i}", b"v", ttl=3)
+        leases = await leases_of(s)
+        short = [v for v in leases.values() if v[1] and v[1][0].startswith("/short/")]
+        assert sorted(short) == [(3, [f"/short/{i}"]) for i in range(3)]
+        # a write without ttl detaches the key from its lease
+        await s.update("/l/1", b"x", 0)
+        assert [keys for ttl, keys in (await leases_of(s)).values() if ttl == 42] == \
+            [["/l/0", "/l/2", "/l/3", "/l/4"]]
+    finally:
+        await s.close()
+
+
+async def test_lease_lost_behind_the_store_is_replaced(etcd):
+    from aetcd import rpc
+    s = EtcdStore(etcd.client_url)
+    await s.start()
+    try:
+        await s.create("/r/a", b"v", ttl=100)            # window 5 s: the lease is reused next
+        [lease] = await leases_of(s)
+        await s._call("LeaseRevoke", rpc.LeaseRevokeRequest(ID=lease), retry=False, revision=0)
+        assert await s.get("/r/a") is None                # revoking deleted its keys
+        kv = await s.create("/r/b", b"v", ttl=100)       # the cached lease is gone: a new one
+        assert await s.get("/r/b") == kv
+        leases = await leases_of(s)
+        assert lease not in leases and [keys for _, keys in leases.values()] == [["/r/b"]]
+    finally:
+        await s.close()

@@ -452,3 +452,199 @@ async def test_unicode_keys_range_in_code_point_order(tmp_path):
         assert [kv.key for kv in (await s.range("/u/é")).kvs] == ["/u/é"]
     finally:
         await s.close()
+
+
+# ---- expiry: durable, swept in batches, migrated ----------------------------------------
+
+
+def expiry_rows(path: Path) -> dict[str, tuple[int, float]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {name: (rev, at) for name, rev, at in
+                conn.execute("SELECT name, id, at FROM expiry").fetchall()}
+    finally:
+        conn.close()
+
+
+async def wait_until_gone(store: SQLiteStore, key: str, timeout: float = 8.0) -> None:
+    async with asyncio.timeout(timeout):
+        while await store.get(key) is not None:
+            await asyncio.sleep(0.05)
+
+
+async def test_expiry_survives_restart_and_overdue_keys_go_at_start(tmp_path):
+    path = tmp_path / "store.db"
+    s = small_store(path)
+    await s.start()
+    overdue = await s.create("/e/overdue", b"1", ttl=1)
+    later = await s.create("/e/later", b"1", ttl=3.5)
+    plain = await s.create("/e/plain", b"1")
+    t0 = asyncio.get_running_loop().time()
+    await s.close()
+    assert set(expiry_rows(path)) == {"/e/overdue", "/e/later"}
+    await asyncio.sleep(1.5)                            # /e/overdue falls due while closed
+
+    s = small_store(path)
+    await s.start()
+    try:
+        watch = s.watch("/e/", plain.mod_revision)
+        deleted = await asyncio.wait_for(watch.__anext__(), 1.0)   # soon after start
+        assert [(e.type, e.kv.key, e.prev_kv) for e in deleted.events] == \
+            [("DELETE", "/e/overdue", overdue)]
+        assert deleted.events[0].revision == plain.mod_revision + 1
+        assert await s.get("/e/later") == later              # its expiry is still ahead
+        await wait_until_gone(s, "/e/later")
+        assert asyncio.get_running_loop().time() - t0 >= 3.4
+        assert await s.get("/e/plain") == plain
+        assert expiry_rows(path) == {}
+        watch.close()
+    finally:
+        await s.close()
+
+
+async def test_expiry_swept_in_batches_interleaved_with_writes(tmp_path):
+    """Expired keys go max_batch per transaction, and writes queued meanwhile are committed
+    between those transactions rather than wait for the whole sweep."""
+    path = tmp_path / "store.db"
+    s = small_store(path, max_batch=4)
+    await s.start()
+    try:
+        start = await s.current_revision()
+        await asyncio.gather(*(s.create(f"/b/{i:02}", b"v", ttl=0.5) for i in range(30)))
+        watch = s.watch("/", start)
+        done = asyncio.Event()
+        async def keep_writing(n):
+            i = 0
+            while not done.is_set():
+                await s.create(f"/w/{n}/{i}", b"v")
+                i += 1
+        writers = [asyncio.create_task(keep_writing(n)) for n in range(8)]
+        try:
+            async with asyncio.timeout(8):
+                while (await s.range("/b/", count=True)).count:
+                    await asyncio.sleep(0.02)
+        finally:
+            done.set()
+            await asyncio.gather(*writers)
+        events = await collect_events(watch, await s.current_revision())
+        watch.close()
+        deletes = [e.revision for e in events if e.type == "DELETE"]
+        assert len(deletes) == 30
+        writes_between = [e.revision for e in events
+                          if e.type == "PUT" and deletes[0] < e.revision < deletes[-1]]
+        assert writes_between, "the sweep held the writer for all 30 keys at once"
+        assert expiry_rows(path) == {}
+    finally:
+        await s.close()
+
+
+async def test_stale_expiry_row_never_deletes_a_newer_write(tmp_path):
+    """The expiry row names the write it was set for; a key written since (by a build
+    that knew no expiry, say) is left alone, and the row dropped."""
+    path = tmp_path / "store.db"
+    s = small_store(path)
+    await s.start()
+    await s.create("/s/first", b"1")
+    kv = await s.create("/s/k", b"1", ttl=60)
+    await s.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE expiry SET id = id - 1, at = 0")       # due, for an older write
+    conn.commit()
+    conn.close()
+    s = small_store(path)
+    await s.start()
+    try:
+        async with asyncio.timeout(5):
+            while expiry_rows(path):
+                await asyncio.sleep(0.05)
+        assert await s.get("/s/k") == kv
+        assert await s.current_revision() == kv.mod_revision     # nothing was written
+    finally:
+        await s.close()
+
+
+async def test_database_from_before_expiry_opens_and_expires(tmp_path):
+    """A file written before the expiry table existed (the same layout minus that table and
+    its index) opens, keeps its data, and takes ttls from then on."""
+    path = tmp_path / "store.db"
+    s = small_store(path)
+    await s.start()
+    old = await s.create("/m/old", b"1")
+    await s.close()
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP INDEX expiry_at; DROP TABLE expiry;")
+    conn.close()
+    s = small_store(path)
+    await s.start()
+    try:
+        assert await s.get("/m/old") == old
+        await s.create("/m/new", b"1", ttl=0.5)
+        await wait_until_gone(s, "/m/new")
+        assert await s.get("/m/old") == old
+    finally:
+        await s.close()
+
+
+_TTL_CHILD = textwrap.dedent("""
+    import asyncio, sys
+    from shim.store.sqlite import SQLiteStore
+
+    async def main(path):
+        store = SQLiteStore(path)
+        await store.start()
+        out = sys.stdout
+
+        async def writer(n):
+            i = 0
+            while True:
+                kv = await store.create(f"/t/{n}/{i}", b"x", ttl=2)
+                if i % 2:
+                    kv = await store.update(kv.key, b"y", kv.mod_revision, ttl=2)
+                out.write(f"{kv.key} {kv.mod_revision}\\n")
+                out.flush()
+                i += 1
+
+        await asyncio.gather(*(writer(n) for n in range(10)))
+
+    asyncio.run(main(sys.argv[1]))
+""")
+
+
+async def test_kill9_keeps_every_acknowledged_expiry(tmp_path):
+    """The expiry is committed with its write: after SIGKILL, every acknowledged write has
+    its expiry row, and the keys still go once the store is open again."""
+    path = tmp_path / "store.db"
+    child = subprocess.Popen([sys.executable, "-c", _TTL_CHILD, str(path)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    acked = []
+    try:
+        while len(acked) < 500:
+            line = await asyncio.to_thread(child.stdout.readline)
+            if not line:
+                pytest.fail(f"child died: {child.stderr.read()}")
+            acked.append(line.split())
+        child.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(child.wait, TIMEOUT)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+        child.stderr.close()
+    rows = expiry_rows(path)
+    conn = sqlite3.connect(path)
+    live = dict(conn.execute("SELECT name, id FROM current").fetchall())
+    conn.close()
+    for key, rev in acked:
+        if key in live:      # (the child's own sweeper may have deleted the first ones)
+            assert rows[key][0] >= int(rev), f"the expiry of {key} was lost"
+    assert set(rows) == set(live)
+    s = SQLiteStore(str(path))
+    await s.start()
+    try:
+        async with asyncio.timeout(10):
+            while (await s.range("/t/", count=True)).count:
+                await asyncio.sleep(0.1)
+        assert expiry_rows(path) == {}
+    finally:
+        await s.close()
