@@ -40,7 +40,7 @@ class ControlPlane:
                  compaction_interval: float = 300.0, bookmark_interval: float = 60.0,
                  min_request_timeout: float = 1800.0, run_loops: bool = True,
                  leader_elect: bool | None = None, run_scheduler: bool = True,
-                 run_controllers: bool = True):
+                 run_controllers: bool = True, advertise_address: str | None = None):
         self.data_dir = Path(data_dir)
         self.host, port = listen.rsplit(":", 1)
         self.host = self.host.strip("[]")
@@ -62,6 +62,9 @@ class ControlPlane:
         self.run_scheduler = run_scheduler
         self.run_controllers = run_controllers
         self.manager_pid: int | None = None
+        # default/kubernetes endpoints: this address and our port (shim/kubernetesservice.py)
+        self.advertise_address = advertise_address
+        self._kubernetes_endpoints = None
         self.kubeconfig_path = self.data_dir / "admin.kubeconfig"
         self._lock_fd: int | None = None
         self._runner: web.AppRunner | None = None
@@ -119,6 +122,7 @@ class ControlPlane:
             self._tasks.append(asyncio.create_task(self._supervise_manager(), name="controller-manager"))
         if self.run_loops:
             self._tasks.append(asyncio.create_task(self._compaction_loop(), name="compaction"))
+            self._start_kubernetes_endpoints()
         self.api.ready = True
 
     async def stop(self) -> None:
@@ -126,6 +130,12 @@ class ControlPlane:
             self.api.ready = False
             for w in list(self.api.open_watches):
                 w.close()
+        if self._kubernetes_endpoints is not None:
+            try:  # a clean stop takes our address out of default/kubernetes at once
+                await asyncio.wait_for(self._kubernetes_endpoints.remove(), 3)
+            except Exception as e:
+                log.debug("removing our kubernetes endpoint: %r", e)
+            self._kubernetes_endpoints = None
         # Cancel until done: on Python 3.11 asyncio.wait_for swallows a cancellation that
         # races with its inner future completing, and a loop would then carry on forever.
         while any(not t.done() for t in self._tasks):
@@ -203,6 +213,16 @@ class ControlPlane:
                     log.warning("cannot create the kubernetes Service: %s", e)
                 elif e.code != 409:
                     raise
+
+    def _start_kubernetes_endpoints(self) -> None:
+        from shim.kubernetesservice import KubernetesEndpoints, advertise_address
+        ip = advertise_address(self.host, self.advertise_address)
+        if ip is None:
+            log.warning("no address to advertise (no default route; see --advertise-address): "
+                        "default/kubernetes gets no endpoints")
+            return
+        self._kubernetes_endpoints = KubernetesEndpoints(self.api, ip, self.port)
+        self._tasks.append(asyncio.create_task(self._kubernetes_endpoints.run(), name="kubernetes-endpoints"))
 
     def _component_kubeconfig(self, name: str, user: str) -> Path:
         """A kubeconfig for one of our components (fresh client certificate each start)."""
