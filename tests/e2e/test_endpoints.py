@@ -397,3 +397,61 @@ def test_truncation_over_capacity():
                               "notReadyAddresses": not_ready}])
     assert cut and len(subsets[0]["addresses"]) == 1000 and "notReadyAddresses" not in subsets[0]
     assert truncate([{"addresses": ready}]) == ([{"addresses": ready}], False)
+
+
+# -- what the API accepts --------------------------------------------------------------------------------
+
+def _invalid(exc: ApiException) -> tuple[str, list[tuple[str, str, str]]]:
+    import json
+    st = json.loads(exc.body)
+    assert exc.status == 422 and st["reason"] == "Invalid", exc.body
+    return st["message"], [(c["reason"], c["field"], c["message"]) for c in st["details"]["causes"]]
+
+
+def test_endpointslice_validation(disc, namespace):
+    ns = namespace
+    body = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "manual"},
+            "addressType": "IPv5", "endpoints": [], "ports": [{"port": 80, "protocol": "XTP"}]}
+    with pytest.raises(ApiException) as e:
+        disc.create_namespaced_endpoint_slice(ns, body)
+    _, causes = _invalid(e.value)
+    assert ("FieldValueNotSupported", "addressType",
+            'Unsupported value: "IPv5": supported values: "FQDN", "IPv4", "IPv6"') in causes
+    assert any(c[1] == "ports[0].protocol" for c in causes)
+
+    body.update(addressType="IPv4", ports=[{"port": 80}, {"port": 81}],
+                endpoints=[{"addresses": ["127.0.0.1"]}, {"addresses": ["2001:db8::1"]}, {"addresses": []}])
+    with pytest.raises(ApiException) as e:
+        disc.create_namespaced_endpoint_slice(ns, body)
+    _, causes = _invalid(e.value)
+    assert ("FieldValueDuplicate", "ports[1].name", 'Duplicate value: ""') in causes
+    assert ("FieldValueInvalid", "endpoints[0].addresses[0]",
+            'Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)') in causes
+    assert ("FieldValueInvalid", "endpoints[1].addresses",
+            'Invalid value: "2001:db8::1": must be an IPv4 address') in causes
+    assert ("FieldValueRequired", "endpoints[2].addresses",
+            "Required value: must contain at least 1 address") in causes
+
+    body.update(ports=[{"port": 80}], endpoints=[{"addresses": ["10.1.2.3"]}])
+    made = disc.create_namespaced_endpoint_slice(ns, body)
+    assert made.ports[0].protocol == "TCP" and made.ports[0].name == ""
+    with pytest.raises(ApiException) as e:
+        disc.patch_namespaced_endpoint_slice("manual", ns, {"addressType": "IPv6"})
+    _, causes = _invalid(e.value)
+    assert ("FieldValueInvalid", "addressType", 'Invalid value: "IPv6": field is immutable') in causes
+
+
+def test_endpoints_validation(core, namespace):
+    body = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "manual"},
+            "subsets": [{"addresses": [{"ip": "169.254.1.1"}], "ports": [{"port": 0}, {"name": "b", "port": 1}]},
+                        {"ports": [{"port": 80}]}]}
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_endpoints(namespace, body)
+    _, causes = _invalid(e.value)
+    assert ("FieldValueInvalid", "subsets[0].addresses[0].ip",
+            'Invalid value: "169.254.1.1": may not be in the link-local range (169.254.0.0/16, fe80::/10)') in causes
+    assert ("FieldValueRequired", "subsets[0].ports[0].name", "Required value") in causes
+    assert ("FieldValueInvalid", "subsets[0].ports[0].port",
+            "Invalid value: 0: must be between 1 and 65535, inclusive") in causes
+    assert ("FieldValueRequired", "subsets[1]",
+            "Required value: must specify `addresses` or `notReadyAddresses`") in causes
