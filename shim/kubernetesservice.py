@@ -6,7 +6,10 @@ endpoint reconciler, the default): each replica keeps a short-lived record of it
 in the store (`/registry/masterleases/<ip>`, refreshed every 10 s, good for 15 s), and
 every 10 s makes the Endpoints list exactly the addresses with a live record, then writes
 the EndpointSlice from the Endpoints. A replica stopping cleanly removes its record and its
-address at once; one that dies drops out when its record expires.
+address at once; one that dies drops out when its record expires. (Upstream gives the
+records an etcd lease; here a record holds its expiry time, so replicas on different
+hosts need roughly synchronised clocks, and expired records are deleted by whichever
+replica sees them first.)
 
 What upstream writes, and so this does:
 - Endpoints `kubernetes`: one subset, addresses `{ip}` only, port `https`/TCP at the
