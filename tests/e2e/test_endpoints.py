@@ -356,12 +356,20 @@ def test_kubectl_get_endpoints_and_slices(kubectl, core, disc, namespace, node):
     wait_for(lambda: slice_endpoints(disc, ns, "shown"), what="a slice")
     wait_for(lambda: addresses(endpoints(core, ns, "shown"))[0], what="Endpoints")
     [name] = [s["metadata"]["name"] for s in slices(disc, ns, "shown")]
-    out = kubectl("get", "endpointslices", "-n", ns).splitlines()
+    p = kubectl.run("get", "endpointslices", "-n", ns)
+    out = p.stdout.splitlines()
     assert out[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
     assert out[1].split()[:4] == [name, "IPv4", "8080", "10.244.6.1"]
-    out = kubectl("get", "endpoints", "-n", ns).splitlines()
+    assert "deprecated" not in p.stderr
+    p = kubectl.run("get", "endpoints", "-n", ns)
+    out = p.stdout.splitlines()
     assert out[0].split() == ["NAME", "ENDPOINTS", "AGE"]
     assert out[1].split()[:2] == ["shown", "10.244.6.1:8080"]
+    # v1 Endpoints is deprecated since v1.33: the API server says so on every request
+    assert p.stderr.strip() == "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
+    # kubectl describe reads the Service's endpoints from its slices
+    assert any(line.split() == ["Endpoints:", "10.244.6.1:8080"]
+               for line in kubectl("describe", "service", "shown", "-n", ns).splitlines())
     got = kubectl("get", "endpointslices", "-n", ns, "-l", f"{SERVICE_NAME}=shown",
                   "-o", "jsonpath={.items[0].endpoints[0].conditions.ready}")
     assert got == "true"
