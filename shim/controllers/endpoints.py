@@ -142,7 +142,7 @@ class EndpointsController:
             self.stale_versions.pop(key, None)
             return
         spec = svc.get("spec") or {}
-        if spec.get("type") == "ExternalName" or spec.get("selector") is None:
+        if spec.get("type") == "ExternalName" or not spec.get("selector"):
             return
         pods = self.pods.selected_by(svc)
         trigger = self.trigger_times.compute(key, svc, pods)   # kept current even on no-op syncs

@@ -187,7 +187,7 @@ class ServicesByNamespace:
         out = set()
         for key, svc in (self._by_ns.get(namespace) or {}).items():
             selector = (svc.get("spec") or {}).get("selector")
-            if selector is not None and selector_matches(selector, labels):
+            if selector and selector_matches(selector, labels):
                 out.add(key)
         return out
 
@@ -434,8 +434,8 @@ class EndpointSliceController:
             self.tracker.forget_service(key)
             return
         spec = svc.get("spec") or {}
-        if spec.get("type") == "ExternalName" or spec.get("selector") is None:
-            return
+        if spec.get("type") == "ExternalName" or not spec.get("selector"):
+            return   # an empty selector is no selector (upstream's storage drops an empty map)
         pods = self.pods.selected_by(svc)
         slices = [s for s in (self.slices.get(key) or {}).values()
                   if _managed_by_us(s) and not s["metadata"].get("deletionTimestamp")]

@@ -346,6 +346,44 @@ def test_advertise_address_and_repair(fresh_server):
                  timeout=25, what="repaired Endpoints")
 
 
+def test_restart_rewrites_nothing(fresh_server):
+    """A controller manager starting afresh over existing slices and Endpoints finds them
+    right and leaves them alone (no churn on restart)."""
+    from kubernetes import config
+    s = fresh_server().start()
+
+    def clients():
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=str(s.kubeconfig), client_configuration=cfg)
+        api = client.ApiClient(cfg)
+        return api, client.CoreV1Api(api), client.DiscoveryV1Api(api)
+    api, core, disc = clients()
+    core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}})
+    make_service(core, "default", "steady", {"app": "steady"})
+    for i in range(3):
+        make_pod(core, "default", f"steady-{i}", "n1", {"app": "steady"})
+        set_status(core, "default", f"steady-{i}", f"10.244.7.{i + 1}", ready=i != 2)
+    wait_for(lambda: len(slice_endpoints(disc, "default", "steady")) == 3, what="three endpoints")
+    wait_for(lambda: addresses(endpoints(core, "default", "steady"))[1], what="Endpoints")
+    time.sleep(1.5)
+    before = ({x["metadata"]["name"]: x["metadata"]["resourceVersion"] for x in slices(disc, "default", "steady")},
+              endpoints(core, "default", "steady")["metadata"]["resourceVersion"])
+    api.close()
+    s.stop()
+    s.start()
+    api, core, disc = clients()
+    # a Service made now gets its slice and Endpoints only once the new manager runs
+    # (and has had the existing Services in its queue since its first list)
+    make_service(core, "default", "probe", {"app": "nothing"})
+    wait_for(lambda: slices(disc, "default", "probe") and endpoints(core, "default", "probe"), timeout=30,
+             what="the restarted controllers at work")
+    time.sleep(1)
+    after = ({x["metadata"]["name"]: x["metadata"]["resourceVersion"] for x in slices(disc, "default", "steady")},
+             endpoints(core, "default", "steady")["metadata"]["resourceVersion"])
+    api.close()
+    assert after == before
+
+
 # -- kubectl --------------------------------------------------------------------------------------------
 
 def test_kubectl_get_endpoints_and_slices(kubectl, core, disc, namespace, node):
