@@ -73,6 +73,12 @@ class EndpointSliceStrategy(Strategy):
     def validate_spec(self, obj: dict) -> list:
         return self._validate(obj, None)
 
+    def spec_changed(self, new: dict, old: dict) -> bool:
+        """A slice has no spec/status split: any change outside metadata, or to its labels,
+        is a new generation (the EndpointSlice controller tells its own writes by it)."""
+        return super().spec_changed(new, old) or \
+            (new.get("metadata") or {}).get("labels") != (old.get("metadata") or {}).get("labels")
+
     def validate_update(self, new: dict, old: dict) -> list:
         return (v.validate_object_meta_update(new.get("metadata"), old.get("metadata"))
                 + self._validate(new, old)

@@ -481,6 +481,11 @@ def test_endpointslice_validation(disc, namespace):
     body.update(ports=[{"port": 80}], endpoints=[{"addresses": ["10.1.2.3"]}])
     made = disc.create_namespaced_endpoint_slice(ns, body)
     assert made.ports[0].protocol == "TCP" and made.ports[0].name == ""
+    assert made.metadata.generation == 1
+    relabelled = disc.patch_namespaced_endpoint_slice("manual", ns, {"metadata": {"labels": {"a": "b"}}})
+    assert relabelled.metadata.generation == 2, "a label change is a new generation of a slice"
+    annotated = disc.patch_namespaced_endpoint_slice("manual", ns, {"metadata": {"annotations": {"a": "b"}}})
+    assert annotated.metadata.generation == 2
     with pytest.raises(ApiException) as e:
         disc.patch_namespaced_endpoint_slice("manual", ns, {"addressType": "IPv6"})
     _, causes = _invalid(e.value)
