@@ -61,9 +61,10 @@ def node(core):
 
 
 def make_service(core, ns: str, name: str, selector: dict | None, ports=None, **spec) -> dict:
-    body = {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "labels": {"team": "blue"}},
-            "spec": dict(spec, ports=ports if ports is not None else [{"name": "http", "port": 80, "targetPort": 8080}])}
+    if ports is None:
+        ports = [{"name": "http", "port": 80, "targetPort": 8080}]
+    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": {"team": "blue"}},
+            "spec": dict(spec, ports=ports)}
     if selector is not None:
         body["spec"]["selector"] = selector
     return core.api_client.sanitize_for_serialization(core.create_namespaced_service(ns, body))
