@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the control plane in the foreground")
     up.add_argument("--data-dir", default="./data", type=Path)
     up.add_argument("--listen", default="127.0.0.1:6443", help="HOST:PORT to serve HTTPS on")
+    up.add_argument("--advertise-address", default=None,
+                    help="the address the kubernetes Service's endpoints point at (default: the "
+                         "--listen address if routable, else the host's primary address)")
     up.add_argument("--pki-dir", type=Path, default=None, help="PKI directory (default DATA_DIR/pki)")
     up.add_argument("--token-auth-file", type=Path, default=None,
                     help="static bearer tokens (CSV: token,user,uid,\"group1,group2\")")
@@ -163,7 +166,8 @@ def _up(args) -> int:
     cp = ControlPlane(args.data_dir, listen=args.listen, pki_dir=args.pki_dir, store=args.store,
                       token_file=args.token_auth_file, store_opts=store_opts, leader_elect=leader_elect,
                       run_scheduler=not args.no_scheduler, run_controllers=not args.no_controllers,
-                      ip_repair_interval=args.ip_repair_interval, event_ttl=args.event_ttl)
+                      ip_repair_interval=args.ip_repair_interval, event_ttl=args.event_ttl,
+                      advertise_address=args.advertise_address)
 
     async def run() -> int:
         stop = asyncio.Event()

@@ -42,7 +42,7 @@ class ControlPlane:
                  min_request_timeout: float = 1800.0, run_loops: bool = True,
                  leader_elect: bool | None = None, run_scheduler: bool = True,
                  run_controllers: bool = True, ip_repair_interval: float = 180.0,
-                 event_ttl: float = 3600.0):
+                 event_ttl: float = 3600.0, advertise_address: str | None = None):
         self.data_dir = Path(data_dir)
         self.host, port = listen.rsplit(":", 1)
         self.host = self.host.strip("[]")
@@ -69,6 +69,9 @@ class ControlPlane:
         # kube-apiserver's ipallocator repair and default-ServiceCIDR loops (ipallocator.py)
         self.ip_repair_interval = ip_repair_interval
         self.ip_repair = None
+        # default/kubernetes endpoints: this address and our port (shim/kubernetesservice.py)
+        self.advertise_address = advertise_address
+        self._kubernetes_endpoints = None
         self.kubeconfig_path = self.data_dir / "admin.kubeconfig"
         self._lock_fd: int | None = None
         self._runner: web.AppRunner | None = None
@@ -130,6 +133,7 @@ class ControlPlane:
             self._tasks.append(asyncio.create_task(self._ip_repair_loop(), name="ipallocator-repair"))
             self._tasks.append(asyncio.create_task(self._default_service_cidr_loop(),
                                                    name="default-service-cidr"))
+            self._start_kubernetes_endpoints()
         self.api.ready = True
 
     async def stop(self) -> None:
@@ -137,6 +141,12 @@ class ControlPlane:
             self.api.ready = False
             for w in list(self.api.open_watches):
                 w.close()
+        if self._kubernetes_endpoints is not None:
+            try:  # a clean stop takes our address out of default/kubernetes at once
+                await asyncio.wait_for(self._kubernetes_endpoints.remove(), 3)
+            except Exception as e:
+                log.debug("removing our kubernetes endpoint: %r", e)
+            self._kubernetes_endpoints = None
         # Cancel until done: on Python 3.11 asyncio.wait_for swallows a cancellation that
         # races with its inner future completing, and a loop would then carry on forever.
         while any(not t.done() for t in self._tasks):
@@ -215,6 +225,16 @@ class ControlPlane:
                     log.warning("cannot create the kubernetes Service: %s", e)
                 elif e.code != 409:
                     raise
+
+    def _start_kubernetes_endpoints(self) -> None:
+        from shim.kubernetesservice import KubernetesEndpoints, advertise_address
+        ip = advertise_address(self.host, self.advertise_address)
+        if ip is None:
+            log.warning("no address to advertise (no default route; see --advertise-address): "
+                        "default/kubernetes gets no endpoints")
+            return
+        self._kubernetes_endpoints = KubernetesEndpoints(self.api, ip, self.port)
+        self._tasks.append(asyncio.create_task(self._kubernetes_endpoints.run(), name="kubernetes-endpoints"))
 
     def _component_kubeconfig(self, name: str, user: str) -> Path:
         """A kubeconfig for one of our components (fresh client certificate each start)."""

@@ -82,6 +82,9 @@ class ResourceInfo:
     # extras (not part of the core interface), with defaults:
     storage_version_hash: str = field(default="", compare=False)
     delete_returns_object: bool = field(default=False, compare=False)  # else a Status
+    # a deprecated kind: every request on it is answered with this Warning (upstream's
+    # "<group/version> <Kind> is deprecated in v<x.y>+; use <replacement>")
+    deprecation_warning: str = field(default="", compare=False)
 
     def __hash__(self) -> int:
         return hash((self.group, self.version, self.plural))
@@ -145,8 +148,19 @@ def load_resources() -> tuple[ResourceInfo, ...]:
             subresources=MappingProxyType(subs),
             storage_version_hash=r.get("storageVersionHash", ""),
             delete_returns_object=bool(r.get("deleteReturnsObject", False)),
+            deprecation_warning=_deprecation_warning(r),
         ))
     return tuple(out)
+
+
+def _deprecation_warning(r: dict) -> str:
+    dep = r.get("deprecated")
+    if not dep:
+        return ""
+    msg = f"{_gv(r['group'], r['version'])} {r['kind']} is deprecated in v{dep['since']}+"
+    if dep.get("replacement"):
+        msg += f"; use {dep['replacement']}"
+    return msg
 
 
 @lru_cache(maxsize=None)

@@ -115,7 +115,19 @@ def build_app(api: "Api") -> web.Application:
     app = web.Application(client_max_size=MAX_BODY + 1024, middlewares=[_error_middleware])
     app["api"] = api
     app.router.add_route("*", "/{tail:.*}", _dispatch)
+    app.on_response_prepare.append(_add_deprecation_warning)
     return app
+
+
+async def _add_deprecation_warning(request: web.Request, response: web.StreamResponse) -> None:
+    """A request on a deprecated kind gets its warning first among the Warning headers (a
+    signal, so streamed answers such as watches carry it too)."""
+    msg = request.get("deprecation_warning")
+    if msg:
+        others = response.headers.getall("Warning", [])
+        response.headers.popall("Warning", None)
+        for w in [_warning_headers([msg])["Warning"], *others]:
+            response.headers.add("Warning", w)
 
 
 @web.middleware
@@ -194,6 +206,8 @@ async def _resource_request(api: "Api", request: web.Request, info: RequestInfo)
     if rs is None:
         raise errors.path_not_found()
     ri = rs.info
+    if ri.deprecation_warning:
+        request["deprecation_warning"] = ri.deprecation_warning
     if info.subresource and info.subresource not in ri.subresources:
         raise errors.path_not_found()
     if ri.namespaced and info.verb in ("get", "update", "patch", "delete", "create") and \

@@ -59,6 +59,7 @@ def controller_loops(make_client: ClientFactory, root_ca_pem: bytes) -> list[Awa
         keep_running("namespace controller", make_client, 16, lambda c: NamespaceController(c).run()),
         keep_running("service CIDR controller", make_client, 8, lambda c: ServiceCIDRController(c).run()),
         keep_running("replicaset/deployment controllers", make_client, 32, _run_workloads),
+        keep_running("endpoints/endpointslice controllers", make_client, 32, _run_endpoints),
         # a watch per deletable resource (about sixty) plus the workers' requests
         keep_running("garbage collector", make_client, 128, lambda c: GarbageCollector(c).run()),
     ]
@@ -74,6 +75,19 @@ async def _run_workloads(client: Client) -> None:
     await asyncio.gather(
         ReplicaSetController(client, rs_informer=rs_informer, pod_informer=pod_informer).run(),
         DeploymentController(client, rs_informer=rs_informer, pod_informer=pod_informer).run())
+
+
+async def _run_endpoints(client: Client) -> None:
+    """The EndpointSlice and Endpoints controllers, sharing one client and the Service and
+    pod caches."""
+    from shim.client.api import PODS, SERVICES
+    from shim.client.informer import Informer
+    from shim.controllers.endpoints import EndpointsController
+    from shim.controllers.endpointslice import EndpointSliceController
+    svc_informer, pod_informer = Informer(client, SERVICES), Informer(client, PODS)
+    await asyncio.gather(
+        EndpointSliceController(client, service_informer=svc_informer, pod_informer=pod_informer).run(),
+        EndpointsController(client, service_informer=svc_informer, pod_informer=pod_informer).run())
 
 
 def scheduler_loop(make_client: ClientFactory) -> Awaitable:

@@ -432,11 +432,6 @@ class ConfigMapStrategy(Strategy):
         return []
 
 
-@strategy_for("", "endpoints")
-class EndpointsStrategy(Strategy):
-    allow_create_on_update = True
-
-
 @strategy_for("", "limitranges")
 class LimitRangeStrategy(Strategy):
     allow_create_on_update = True
