@@ -6,10 +6,9 @@ endpoint reconciler, the default): each replica keeps a short-lived record of it
 in the store (`/registry/masterleases/<ip>`, refreshed every 10 s, good for 15 s), and
 every 10 s makes the Endpoints list exactly the addresses with a live record, then writes
 the EndpointSlice from the Endpoints. A replica stopping cleanly removes its record and its
-address at once; one that dies drops out when its record expires. (Upstream gives the
-records an etcd lease; here a record holds its expiry time, so replicas on different
-hosts need roughly synchronised clocks, and expired records are deleted by whichever
-replica sees them first.)
+address at once; one that dies drops out when its record expires. Records are written
+with the store's key expiry, as upstream gives them an etcd lease (on etcd that is what
+they get).
 
 What upstream writes, and so this does:
 - Endpoints `kubernetes`: one subset, addresses `{ip}` only, port `https`/TCP at the
@@ -34,7 +33,6 @@ import asyncio
 import ipaddress
 import logging
 import socket
-import time
 
 import orjson
 
@@ -117,30 +115,26 @@ class KubernetesEndpoints:
 
     # -- address records ------------------------------------------------------------------------
     async def _refresh_lease(self) -> None:
+        """Write this replica's record with a store expiry of lease_ttl (an etcd lease on etcd)."""
         from shim.store.base import KeyNotFoundError
         key = LEASES_PREFIX + self.ip
-        value = orjson.dumps({"ip": self.ip, "expires": time.time() + self.lease_ttl})
+        value = orjson.dumps({"ip": self.ip})
         try:
-            await self.api.store.update(key, value, 0)
+            await self.api.store.update(key, value, 0, ttl=self.lease_ttl)
         except KeyNotFoundError:
-            await self.api.store.create(key, value)
+            await self.api.store.create(key, value, ttl=self.lease_ttl)
 
     async def _live_addresses(self) -> list[str]:
+        """The addresses whose records have not expired (the store deletes those that do)."""
         result = await self.api.store.range(LEASES_PREFIX)
-        now = time.time()
-        live = []
+        live = set()
         for kv in result.kvs:
             try:
                 record = orjson.loads(kv.value)
             except orjson.JSONDecodeError:
-                record = {}
-            if record.get("expires", 0) > now and record.get("ip"):
-                live.append(record["ip"])
-            else:   # an expired record: its replica stopped refreshing it
-                try:
-                    await self.api.store.delete(kv.key, kv.mod_revision)
-                except Exception:
-                    pass
+                continue
+            if isinstance(record, dict) and record.get("ip"):
+                live.add(record["ip"])
         return sorted(live)
 
     # -- the objects ------------------------------------------------------------------------------

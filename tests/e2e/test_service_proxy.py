@@ -1,7 +1,8 @@
 """services/proxy through a real `shim up`, with kubectl and the official Python client.
 
-No node here: the "pod" is an HTTP server of this test on 127.0.0.1, made a pod's address by
-writing the pod's status as a kubelet would, and the Service is selectorless with an
+No node here: the "pod" is an HTTP server of this test on the host's own address (an
+endpoint may not be loopback), made a pod's address by writing the pod's status as a
+kubelet would, and the Service is selectorless with an
 EndpointSlice of our own (how a user points a Service at endpoints they manage). The proxy
 must pick only ready endpoints that really are pods of the namespace, map a port number to
 the Service port's name, and answer upstream's 503s when there is nowhere to go.
@@ -37,12 +38,20 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(scope="module")
+def host_ip() -> str:
+    from shim.kubernetesservice import primary_host_address
+    ip = primary_host_address()
+    assert ip, "this host has no address besides loopback"
+    return ip
+
+
 @pytest.fixture
-def echo():
-    """Two HTTP servers on 127.0.0.1 (two 'pods' behind one Service)."""
+def echo(host_ip):
+    """Two HTTP servers on the host's address (two 'pods' behind one Service)."""
     servers = []
     for tag in ("a", "b"):
-        s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+        s = http.server.ThreadingHTTPServer((host_ip, 0), _Echo)
         s.tag = tag
         threading.Thread(target=s.serve_forever, daemon=True).start()
         servers.append(s)
@@ -84,12 +93,12 @@ def _ep(pod, ip: str, ready: bool = True) -> dict:
                           "uid": pod.metadata.uid}}
 
 
-def test_proxy_by_port_name_and_number(kubectl, api_client, core, namespace, echo):
-    a = _pod(core, namespace, "a", "127.0.0.1")
+def test_proxy_by_port_name_and_number(kubectl, api_client, core, namespace, echo, host_ip):
+    a = _pod(core, namespace, "a", host_ip)
     _service(core, namespace, "web", [{"name": "http", "port": 80}, {"name": "other", "port": 81}])
     _slice(api_client, namespace, "web", [{"name": "http", "port": echo[0].server_port, "protocol": "TCP"},
                                           {"name": "other", "port": 1, "protocol": "TCP"}],
-           [_ep(a, "127.0.0.1")])
+           [_ep(a, host_ip)])
     base = f"/api/v1/namespaces/{namespace}/services"
     got = json.loads(kubectl("get", "--raw", f"{base}/web:http/proxy/some/path?x=1&y=two"))
     assert got == {"method": "GET", "path": "/some/path?x=1&y=two", "body": "", "server": "a"}
@@ -105,12 +114,12 @@ def test_proxy_by_port_name_and_number(kubectl, api_client, core, namespace, ech
     assert (got["method"], got["path"]) == ("POST", "/submit")
 
 
-def test_only_ready_pod_endpoints_are_used(kubectl, api_client, core, namespace, echo):
-    a = _pod(core, namespace, "a", "127.0.0.1")
-    b = _pod(core, namespace, "b", "127.0.0.2")     # its address is not the endpoint's
+def test_only_ready_pod_endpoints_are_used(kubectl, api_client, core, namespace, echo, host_ip):
+    a = _pod(core, namespace, "a", host_ip)
+    b = _pod(core, namespace, "b", "10.255.255.1")   # its address is not the endpoint's
     _service(core, namespace, "web", [{"port": 80}])
     port = [{"name": "", "port": echo[0].server_port, "protocol": "TCP"}]
-    _slice(api_client, namespace, "web", port, [_ep(a, "127.0.0.1", ready=False), _ep(b, "127.0.0.1")])
+    _slice(api_client, namespace, "web", port, [_ep(a, host_ip, ready=False), _ep(b, host_ip)])
     path = f"/api/v1/namespaces/{namespace}/services/web/proxy/"
     r = kubectl.run("get", "--raw", path, check=False)
     assert r.returncode != 0
@@ -118,17 +127,17 @@ def test_only_ready_pod_endpoints_are_used(kubectl, api_client, core, namespace,
         'no endpoints available for service "web"' in r.stderr, r.stderr
     # once a's endpoint is ready, every request goes to it
     sl = client.DiscoveryV1Api(api_client)
-    sl.patch_namespaced_endpoint_slice("web-mine", namespace, {"endpoints": [_ep(a, "127.0.0.1"), _ep(b, "127.0.0.1")]})
+    sl.patch_namespaced_endpoint_slice("web-mine", namespace, {"endpoints": [_ep(a, host_ip), _ep(b, host_ip)]})
     for _ in range(5):
         assert json.loads(kubectl("get", "--raw", path))["server"] == "a"
 
 
-def test_spread_over_slices(kubectl, api_client, core, namespace, echo):
-    a = _pod(core, namespace, "a", "127.0.0.1")
+def test_spread_over_slices(kubectl, api_client, core, namespace, echo, host_ip):
+    a = _pod(core, namespace, "a", host_ip)
     _service(core, namespace, "web", [{"name": "http", "port": 80}])
     for i, s in enumerate(echo):
         _slice(api_client, namespace, "web", [{"name": "http", "port": s.server_port, "protocol": "TCP"}],
-               [_ep(a, "127.0.0.1")], name=f"web-{i}")
+               [_ep(a, host_ip)], name=f"web-{i}")
     seen = {json.loads(kubectl("get", "--raw", f"/api/v1/namespaces/{namespace}/services/web:http/proxy/"))["server"]
             for _ in range(24)}
     assert seen == {"a", "b"}

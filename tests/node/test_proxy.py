@@ -43,7 +43,8 @@ def pods(node, server):
         _wait_default_sa(v1, ns)
         name = ready_node.name
         bodies = [_pod("ticker", name, TICKER), _pod("web", name, WEB), _pod("reader", name, READER)]
-        bodies[1]["spec"]["containers"][0]["ports"] = [{"containerPort": 8080}]
+        bodies[1]["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": 8080}]
+        bodies[1]["metadata"]["labels"] = {"app": "web"}
         bodies[2]["spec"]["containers"][0]["stdin"] = True
         two = _pod("two", name, ["sh", "-c", "echo from-a; exec sleep 3600"])
         two["spec"]["containers"].append({"name": "b", "image": "busybox:local",
@@ -300,3 +301,28 @@ def test_pod_and_node_proxy(k, pods, ready_node):
     assert summary["node"]["nodeName"] == ready_node.name
     pods_on_node = json.loads(k("get", "--raw", f"/api/v1/nodes/{ready_node.name}/proxy/pods"))
     assert any(p["metadata"]["name"] == "web" for p in pods_on_node["items"])
+
+
+def test_service_proxy_through_the_endpoint_slices(k, pods, api_client):
+    """A Service selecting the web pod gets an EndpointSlice from the controller (named
+    targetPort resolved to 8080); services/proxy then reaches the pod."""
+    from kubernetes import client
+    v1 = client.CoreV1Api(api_client)
+    v1.create_namespaced_service(pods, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                                        "spec": {"selector": {"app": "web"},
+                                                 "ports": [{"name": "www", "port": 80, "targetPort": "http"}]}})
+    disc = client.DiscoveryV1Api(api_client)
+
+    def ready_slice():
+        for sl in disc.list_namespaced_endpoint_slice(pods, label_selector="kubernetes.io/service-name=web").items:
+            if sl.ports and sl.ports[0].port == 8080 and any(e.conditions.ready for e in sl.endpoints or []):
+                return sl
+        return None
+    _wait(ready_slice, 30, what="a ready endpoint for Service web")
+    for path in ("web:www", "web:80", "http:web:www"):
+        assert k("get", "--raw", f"/api/v1/namespaces/{pods}/services/{path}/proxy/index.html") == "hello-from-pod\n"
+    # the Python client escapes the colon in the name (web%3Awww)
+    out = v1.connect_get_namespaced_service_proxy_with_path("web:www", pods, "index.html")
+    assert out == "hello-from-pod\n"
+    out = v1.connect_get_namespaced_pod_proxy_with_path("web:8080", pods, "index.html")
+    assert out == "hello-from-pod\n"
