@@ -9,7 +9,10 @@ Each node gets, so that several can share one machine the way kind's containers 
   /run/shim/nodes/<h>, since unix socket paths are short), started in that namespace;
 * its own cgroup parent `/shim-<h>` in every controller (cgroupRoot for the kubelet);
 * the kubelet, in the namespace too, with a client certificate for `system:node:NAME`
-  (O `system:nodes`) and a serving certificate for its IP, both from the cluster CA.
+  (O `system:nodes`) and a serving certificate for its IP, both from the cluster CA;
+* kube-proxy (iptables mode, as on a kind node), in the namespace too, with a client
+  certificate for `system:kube-proxy` from the cluster CA: it programs the namespace's
+  iptables so that Service cluster IPs and node ports reach the endpoints.
 
 Only the network namespace is entered (`nsenter --net`), never a mount namespace, so
 volumes the kubelet mounts are visible to containerd and runc.
@@ -23,6 +26,7 @@ Everything started is recorded in DIR/nodes/NAME/node.json, which `down` reads.
 """
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import ipaddress
@@ -30,8 +34,12 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
+import tempfile
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -48,6 +56,9 @@ CNI_BIN_DIR = "/usr/lib/cni"
 CLUSTER_DNS = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"
 KUBELET_PORT = 10250
+CLUSTER_CIDR = "10.244.0.0/16"      # every node's pod range 10.244.<i>.0/24 lies in it
+KUBE_PROXY_HEALTHZ_PORT = 10256
+KUBE_PROXY_METRICS_PORT = 10249
 
 
 class NodeError(RuntimeError):
@@ -94,6 +105,8 @@ class NodePaths:
         self.manifests = self.root / "manifests"
         self.kubelet_config = self.root / "kubelet-config.yaml"
         self.kubeconfig = self.root / "kubelet.kubeconfig"
+        self.proxy_config = self.root / "kube-proxy-config.yaml"
+        self.proxy_kubeconfig = self.root / "kube-proxy.kubeconfig"
         self.resolv_conf = self.root / "resolv.conf"
         self.run = RUN_DIR / self.hash
         self.containerd_state = self.run / "containerd"
@@ -109,11 +122,12 @@ class NodePaths:
 
 def node_up(data_dir: Path, name: str, *, verbosity: int = 2, log=print,
             wait_socket: float = 30.0) -> NodeState:
-    """Start containerd and the kubelet for node `name`; return once both processes run."""
+    """Start containerd, the kubelet and kube-proxy for node `name`; return once they run."""
     _require_root()
     _check_prerequisites()
-    if not install.binary("kubelet").exists():
-        raise NodeError(f"{install.binary('kubelet')} missing: run `shim node install`")
+    for b in ("kubelet", "kube-proxy"):
+        if not install.binary(b).exists():
+            raise NodeError(f"{install.binary(b)} missing: run `shim node install`")
     paths = NodePaths(data_dir, name)
     pki_dir = paths.data_dir / "pki"
     admin_kubeconfig = paths.data_dir / "admin.kubeconfig"
@@ -144,9 +158,51 @@ def node_up(data_dir: Path, name: str, *, verbosity: int = 2, log=print,
         node_down(data_dir, name, log=lambda *_: None)
         raise
     log(f"node {name}: containerd pid {state.pids['containerd']}, kubelet pid {state.pids['kubelet']}, "
-        f"node IP {node_ip}, pods {state.pod_cidr}")
-    log(f"node {name}: logs {paths.logs}/containerd.log and {paths.logs}/kubelet.log")
+        f"kube-proxy pid {state.pids['kube-proxy']}, node IP {node_ip}, pods {state.pod_cidr}")
+    log(f"node {name}: logs {paths.logs}/{{containerd,kubelet,kube-proxy}}.log")
+    try:
+        warnings = kubernetes_service_warnings(admin_kubeconfig)
+    except Exception as e:  # a check only: the node is up either way
+        warnings = [f"could not check the kubernetes Service's endpoints: {e!r}"]
+    for warning in warnings:
+        log(f"node {name}: warning: {warning}")
     return state
+
+
+def kubernetes_service_warnings(admin_kubeconfig: Path) -> list[str]:
+    """Why pods would not reach the API server through the `kubernetes` Service, if they would not.
+
+    kube-proxy sends 10.96.0.1:443 to the addresses of default/kubernetes, which the API server
+    sets to the address it advertises. A control plane listening on loopback only (`shim up`'s
+    default) advertises the host's primary address without serving it, so every in-cluster
+    client would be refused; nodes themselves are unaffected (they use their forwarders)."""
+    cfg = yaml.safe_load(admin_kubeconfig.read_text())
+    cluster, user = cfg["clusters"][0]["cluster"], cfg["users"][0]["user"]
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = Path(tmp, "c.pem"), Path(tmp, "k.pem")
+        cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+        key.write_bytes(base64.b64decode(user["client-key-data"]))
+        ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        ctx.load_cert_chain(cert, key)
+        url = cluster["server"] + "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes"
+        try:
+            with urllib.request.urlopen(url, context=ctx, timeout=10) as r:
+                eps = json.loads(r.read())
+        except (OSError, ValueError) as e:
+            return [f"cannot read the default/kubernetes EndpointSlice ({e})"]
+    port = next((p.get("port") for p in eps.get("ports") or () if p.get("name") == "https"), None)
+    addrs = [a for e in eps.get("endpoints") or () for a in e.get("addresses") or ()]
+    if not port or not addrs:
+        return ["default/kubernetes has no endpoints: pods cannot reach the API server through 10.96.0.1"]
+    out = []
+    for addr in addrs:
+        try:
+            socket.create_connection((addr, port), timeout=5).close()
+        except OSError as e:
+            out.append(f"the API server's advertised address {addr}:{port} (default/kubernetes) does not "
+                       f"answer ({e.strerror or e}): pods cannot reach it through 10.96.0.1:443; run "
+                       f"`shim up` with --listen 0.0.0.0:{port} (or on that address)")
+    return out
 
 
 def _start(paths: NodePaths, state: NodeState, pki_dir: Path, verbosity: int,
@@ -161,6 +217,7 @@ def _start(paths: NodePaths, state: NodeState, pki_dir: Path, verbosity: int,
     _write_containerd_config(paths, state)
     _write_cni_config(paths, state)
     _write_kubelet_config(paths, state)
+    _write_kube_proxy_config(paths, state)
 
     state.logs["containerd"] = str(paths.logs / "containerd.log")
     state.pids["containerd"] = _spawn(
@@ -179,8 +236,15 @@ def _start(paths: NodePaths, state: NodeState, pki_dir: Path, verbosity: int,
          f"--hostname-override={name}", f"--node-ip={node_ip}", f"--v={verbosity}"],
         paths.logs / "kubelet.log")
     _save_state(paths, state)
+
+    state.logs["kube-proxy"] = str(paths.logs / "kube-proxy.log")
+    state.pids["kube-proxy"] = _spawn(
+        ["nsenter", f"--net=/run/netns/{paths.netns}", "--", str(install.binary("kube-proxy")),
+         f"--config={paths.proxy_config}", f"--v={verbosity}"],
+        paths.logs / "kube-proxy.log")
+    _save_state(paths, state)
     time.sleep(0.5)
-    for proc in ("containerd", "kubelet"):
+    for proc in ("containerd", "kubelet", "kube-proxy"):
         if not _alive(state.pids[proc]):
             raise NodeError(f"{proc} exited at once; see {state.logs[proc]}")
 
@@ -248,11 +312,32 @@ def _setup_network(s: NodeState) -> None:
     _run(["ip", "route", "replace", s.pod_cidr, "via", s.node_ip])
     # pods reach beyond the node with the node's address (what ipMasq would do per pod)
     _run(["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", s.pod_cidr,
-          "!", "-d", "10.244.0.0/16", "-j", "MASQUERADE"], check=False)
+          "!", "-d", CLUSTER_CIDR, "-j", "MASQUERADE"], check=False)
     _run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
     _run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], check=False)
-    # br_netfilter makes bridged pod traffic visible to iptables (kube-proxy); best effort.
-    _run(["modprobe", "br_netfilter"], check=False)
+    _enable_bridge_netfilter(ns)
+
+
+def _enable_bridge_netfilter(ns: str) -> None:
+    """Make frames bridged between pods of the node pass through iptables, as kube-proxy needs.
+
+    A pod reaching a Service whose endpoint is another pod on the same bridge sends to the
+    cluster IP (routed, DNATed), but the answer goes from pod to pod over the bridge: unless
+    br_netfilter hands bridged frames to iptables, conntrack never undoes the DNAT and the
+    client sees an answer from an address it did not talk to. (A pod reaching itself through
+    its Service also needs hairpin mode on its bridge port: the CNI bridge's `hairpinMode`.)
+    The sysctl is per network namespace; the module (or built-in code) must be there first.
+    """
+    if not Path("/proc/sys/net/bridge").exists():
+        r = subprocess.run(["modprobe", "br_netfilter"], capture_output=True, text=True) \
+            if shutil.which("modprobe") else None
+        if not Path("/proc/sys/net/bridge").exists():
+            why = (r.stderr.strip() or f"exit {r.returncode}") if r else "modprobe not found"
+            raise NodeError("br_netfilter is not available (/proc/sys/net/bridge missing; "
+                            f"`modprobe br_netfilter`: {why}); Services backed by pods on the "
+                            "same node would not answer")
+    for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
+        _run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"{key}=1"])
 
 
 def _teardown_network(s: NodeState) -> None:
@@ -331,10 +416,15 @@ def _write_credentials(paths: NodePaths, pki: Pki, s: NodeState, server: str,
     cert, key = pki.issue_client_cert(f"system:node:{s.name}", ["system:nodes"])
     write_kubeconfig(paths.kubeconfig, server=server, ca_pem=ca, cert_pem=cert, key_pem=key,
                      user=f"system:node:{s.name}", cluster="shim", context="shim")
+    # kube-proxy as the user the default `system:node-proxier` binding names
+    cert, key = pki.issue_client_cert("system:kube-proxy", [])
+    write_kubeconfig(paths.proxy_kubeconfig, server=server, ca_pem=ca, cert_pem=cert, key_pem=key,
+                     user="system:kube-proxy", cluster="shim", context="shim")
     if tls_server_name:
-        cfg = yaml.safe_load(paths.kubeconfig.read_text())
-        cfg["clusters"][0]["cluster"]["tls-server-name"] = tls_server_name
-        paths.kubeconfig.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        for kc in (paths.kubeconfig, paths.proxy_kubeconfig):
+            cfg = yaml.safe_load(kc.read_text())
+            cfg["clusters"][0]["cluster"]["tls-server-name"] = tls_server_name
+            kc.write_text(yaml.safe_dump(cfg, sort_keys=False))
     scert, skey = pki.issue_serving_cert(f"system:node:{s.name}", [s.name], [s.node_ip])
     (paths.pki / "kubelet.crt").write_bytes(scert)
     (paths.pki / "kubelet.key").write_bytes(skey)
@@ -479,6 +569,39 @@ def _write_kubelet_config(paths: NodePaths, s: NodeState) -> None:
     paths.kubelet_config.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
+def _write_kube_proxy_config(paths: NodePaths, s: NodeState) -> None:
+    """kube-proxy's KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1), close to kind's."""
+    cfg = {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        # content type left at kube-proxy's default, as kind does: protobuf request bodies
+        # (its Events), protobuf or JSON answers (the API server answers JSON)
+        "clientConnection": {"kubeconfig": str(paths.proxy_kubeconfig)},
+        "hostnameOverride": s.name,
+        # Each node's kube-proxy lives in the node's own network namespace, so these never
+        # meet another node's; bound to the node's address and the namespace's loopback.
+        "bindAddress": s.node_ip,
+        "healthzBindAddress": f"{s.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}",
+        "metricsBindAddress": f"127.0.0.1:{KUBE_PROXY_METRICS_PORT}",
+        "mode": "iptables",
+        "clusterCIDR": CLUSTER_CIDR,
+        "detectLocalMode": "ClusterCIDR",
+        "iptables": {"minSyncPeriod": "1s", "syncPeriod": "30s"},
+        # node ports on the node's own address (10.200.<i>.2), which the host and every
+        # other node reach; unset would mean every local address, loopback too
+        "nodePortAddresses": ["primary"],
+        # 0 = leave the sysctl alone. A network namespace may not write nf_conntrack_max
+        # (EACCES: kube-proxy exits when the host's is below what it wants) and the hash
+        # size that goes with it is host-wide; the TCP timeouts are per namespace, left at
+        # the kernel's values as kind's config does.
+        "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
+                      "tcpCloseWaitTimeout": "0s"},
+    }
+    if not _has_cap_sys_resource():
+        cfg["oomScoreAdj"] = 0   # -999 (the default) cannot be set without CAP_SYS_RESOURCE
+    paths.proxy_config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
 # ---------------------------------------------------------------------------------------------
 # down
 
@@ -494,6 +617,8 @@ def node_down(data_dir: Path, name: str, *, log=print) -> bool:
     if state is None:
         log(f"node {name}: not up ({paths.state_file} missing)")
         return False
+    _stop(state.pids.get("kube-proxy"))
+    _cleanup_kube_proxy_rules(paths, state)
     _stop(state.pids.get("kubelet"))
     if paths.containerd_socket.exists() and _alive(state.pids.get("containerd")):
         _remove_all_containers(paths)
@@ -509,6 +634,23 @@ def node_down(data_dir: Path, name: str, *, log=print) -> bool:
     paths.state_file.unlink(missing_ok=True)
     log(f"node {name}: down")
     return True
+
+
+def _cleanup_kube_proxy_rules(paths: NodePaths, state: NodeState) -> None:
+    """`kube-proxy --cleanup` in the node's namespace: its iptables chains and rules go (the
+    namespace is deleted next anyway, but this is what tearing down kube-proxy means)."""
+    binary = install.binary("kube-proxy")
+    if "kube-proxy" not in state.pids or not binary.exists() or not Path(f"/run/netns/{paths.netns}").exists():
+        return
+    with open(paths.logs / "kube-proxy.log", "ab") as lf:
+        lf.write(b"--- shim node down: kube-proxy --cleanup\n")
+        lf.flush()
+        try:
+            subprocess.run(["nsenter", f"--net=/run/netns/{paths.netns}", "--", str(binary), "--cleanup",
+                            f"--config={paths.proxy_config}", "--v=2"],
+                           stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT, timeout=60)
+        except subprocess.TimeoutExpired:
+            lf.write(b"--- kube-proxy --cleanup timed out\n")
 
 
 def _remove_all_containers(paths: NodePaths) -> None:
@@ -623,7 +765,7 @@ def _wait_for_socket(paths: NodePaths, state: NodeState, timeout: float) -> None
 
 
 def _alive(pid: int | None) -> bool:
-    """A live (not zombie) process that is one of ours: containerd, kubelet or socat.
+    """A live (not zombie) process that is one of ours: containerd, kubelet, kube-proxy or socat.
 
     The name check keeps a recycled pid (after a reboot, say) from being signalled."""
     if not pid:
@@ -637,7 +779,8 @@ def _alive(pid: int | None) -> bool:
         return False
     if not cmd:
         return True  # mid-execve (nsenter -> daemon) the command line reads empty for a moment
-    return os.path.basename(cmd).decode(errors="replace") in ("containerd", "kubelet", "socat", "nsenter")
+    return os.path.basename(cmd).decode(errors="replace") in (
+        "containerd", "kubelet", "kube-proxy", "socat", "nsenter")
 
 
 def _stop(pid: int | None, timeout: float = 10.0) -> None:
