@@ -17,6 +17,8 @@ def add_node_parser(sub) -> None:
     up.add_argument("--name", required=True)
     up.add_argument("--data-dir", default="./data", type=Path)
     up.add_argument("-v", "--verbosity", type=int, default=2, help="kubelet and kube-proxy log verbosity")
+    up.add_argument("--proxy-mode", choices=("iptables", "nftables"), default="iptables",
+                    help="kube-proxy's mode (default iptables, as kind's)")
     up.set_defaults(node_func=_up)
     down = nsub.add_parser("down", help="stop a node and clean up its mounts and network state")
     down.add_argument("--name", required=True)
@@ -32,7 +34,7 @@ def _install(args) -> int:
 def _up(args) -> int:
     from shim.node.up import NodeError, node_up
     try:
-        node_up(args.data_dir, args.name, verbosity=args.verbosity)
+        node_up(args.data_dir, args.name, verbosity=args.verbosity, proxy_mode=args.proxy_mode)
     except NodeError as e:
         print(f"shim node up: {e}", file=sys.stderr)
         return 1

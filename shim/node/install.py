@@ -29,7 +29,8 @@ K8S_VERSION = "v1.37.2"
 STAGING_VERSION = "v0.37.2"
 BINARIES = ("kubelet", "kube-proxy", "kubeadm")
 APT_PACKAGES = ("containerd", "runc", "containernetworking-plugins", "busybox-static",
-                "iproute2", "iptables", "conntrack", "socat", "ethtool", "util-linux", "mount")
+                "iproute2", "iptables", "nftables", "conntrack", "socat", "ethtool", "util-linux",
+                "mount")
 # Build recipe: bump RECIPE when anything below changes in a way that needs a rebuild.
 RECIPE = "1"
 BUILD_TAGS = "selinux,notest,grpcnotrace"

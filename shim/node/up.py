@@ -10,9 +10,9 @@ Each node gets, so that several can share one machine the way kind's containers 
 * its own cgroup parent `/shim-<h>` in every controller (cgroupRoot for the kubelet);
 * the kubelet, in the namespace too, with a client certificate for `system:node:NAME`
   (O `system:nodes`) and a serving certificate for its IP, both from the cluster CA;
-* kube-proxy (iptables mode, as on a kind node), in the namespace too, with a client
-  certificate for `system:kube-proxy` from the cluster CA: it programs the namespace's
-  iptables so that Service cluster IPs and node ports reach the endpoints.
+* kube-proxy (iptables mode by default, or nftables: kind's two), in the namespace too,
+  with a client certificate for `system:kube-proxy` from the cluster CA: it programs the
+  namespace's netfilter rules so that Service cluster IPs and node ports reach endpoints.
 
 Only the network namespace is entered (`nsenter --net`), never a mount namespace, so
 volumes the kubelet mounts are visible to containerd and runc.
@@ -59,6 +59,7 @@ KUBELET_PORT = 10250
 CLUSTER_CIDR = "10.244.0.0/16"      # every node's pod range 10.244.<i>.0/24 lies in it
 KUBE_PROXY_HEALTHZ_PORT = 10256
 KUBE_PROXY_METRICS_PORT = 10249
+PROXY_MODES = ("iptables", "nftables")   # kind's choices (IPVS needs kernel modules; see README)
 
 
 class NodeError(RuntimeError):
@@ -83,6 +84,7 @@ class NodeState:
     server: str
     kubelet_port: int = KUBELET_PORT
     debug: bool = False
+    proxy_mode: str = "iptables"
     pids: dict[str, int] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
 
@@ -120,11 +122,13 @@ class NodePaths:
 # up
 
 
-def node_up(data_dir: Path, name: str, *, verbosity: int = 2, log=print,
+def node_up(data_dir: Path, name: str, *, verbosity: int = 2, proxy_mode: str = "iptables", log=print,
             wait_socket: float = 30.0) -> NodeState:
     """Start containerd, the kubelet and kube-proxy for node `name`; return once they run."""
     _require_root()
-    _check_prerequisites()
+    if proxy_mode not in PROXY_MODES:
+        raise NodeError(f"proxy mode {proxy_mode!r}: not one of {', '.join(PROXY_MODES)}")
+    _check_prerequisites(["nft"] if proxy_mode == "nftables" else [])
     for b in ("kubelet", "kube-proxy"):
         if not install.binary(b).exists():
             raise NodeError(f"{install.binary(b)} missing: run `shim node install`")
@@ -150,7 +154,8 @@ def node_up(data_dir: Path, name: str, *, verbosity: int = 2, log=print,
         name=name, data_dir=str(paths.data_dir), hash=paths.hash, index=index, netns=paths.netns,
         veth=paths.veth, host_ip=host_ip, node_ip=node_ip, pod_cidr=f"10.244.{index}.0/24",
         cgroup_parent=paths.cgroup_parent, run_dir=str(paths.run),
-        containerd_socket=str(paths.containerd_socket), server=server, debug=verbosity >= 5)
+        containerd_socket=str(paths.containerd_socket), server=server, debug=verbosity >= 5,
+        proxy_mode=proxy_mode)
     _save_state(paths, state)      # so that `down` can clean up a half-finished `up`
     try:
         _start(paths, state, pki_dir, verbosity, wait_socket)
@@ -583,7 +588,7 @@ def _write_kube_proxy_config(paths: NodePaths, s: NodeState) -> None:
         "bindAddress": s.node_ip,
         "healthzBindAddress": f"{s.node_ip}:{KUBE_PROXY_HEALTHZ_PORT}",
         "metricsBindAddress": f"127.0.0.1:{KUBE_PROXY_METRICS_PORT}",
-        "mode": "iptables",
+        "mode": s.proxy_mode,
         "clusterCIDR": CLUSTER_CIDR,
         "detectLocalMode": "ClusterCIDR",
         "iptables": {"minSyncPeriod": "1s", "syncPeriod": "30s"},
@@ -732,8 +737,8 @@ def _require_root() -> None:
         raise NodeError("real nodes need root (network namespaces, cgroups, mounts)")
 
 
-def _check_prerequisites() -> None:
-    missing = [c for c in ("containerd", "runc", "ctr", "nsenter", "ip", "socat", "iptables")
+def _check_prerequisites(extra: list[str] = ()) -> None:
+    missing = [c for c in ("containerd", "runc", "ctr", "nsenter", "ip", "socat", "iptables", *extra)
                if shutil.which(c) is None]
     if not Path(CNI_BIN_DIR, "bridge").exists():
         missing.append("CNI plugins")
