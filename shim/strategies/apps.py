@@ -122,6 +122,35 @@ class DaemonSetStrategy(_Workload):
             us.setdefault("rollingUpdate", {"maxUnavailable": 1, "maxSurge": 0})
         spec.setdefault("revisionHistoryLimit", 10)
 
+    # apps/v1 carries the internal spec.templateGeneration in this annotation: 1 on create
+    # (or what the client set, if it is a positive number), bumped by every template change,
+    # and never set by an update.
+    def prepare_for_create(self, obj):
+        super().prepare_for_create(obj)
+        md = obj.setdefault("metadata", {})
+        annotations = md.get("annotations") or {}
+        generation = _int_or_none(annotations.get(TEMPLATE_GENERATION))
+        md["annotations"] = {**annotations, TEMPLATE_GENERATION: str(max(generation or 1, 1))}
+
+    def prepare_for_update(self, new, old):
+        super().prepare_for_update(new, old)
+        self.default(new)  # compare templates as they will be stored (defaulting is idempotent)
+        generation = _int_or_none((old.get("metadata", {}).get("annotations") or {}).get(TEMPLATE_GENERATION)) or 0
+        if (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+            generation += 1
+        md = new.setdefault("metadata", {})
+        md["annotations"] = {**(md.get("annotations") or {}), TEMPLATE_GENERATION: str(generation)}
+
+
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+def _int_or_none(value):
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
 
 @strategy_for("batch", "jobs")
 class JobStrategy(Strategy):
