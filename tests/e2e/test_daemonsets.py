@@ -253,6 +253,10 @@ def test_one_daemon_pod_per_node(cluster, kubectl):
     assert out[1].split()[:3] == [f"agent-{rev_hash}", "daemonset.apps/agent", "1"]
     out = kubectl("rollout", "status", "ds/agent", "-n", cluster.ns, "--timeout=10s")
     assert 'daemon set "agent" successfully rolled out' in out
+    out = kubectl("describe", "ds", "agent", "-n", cluster.ns)
+    assert "Desired Number of Nodes Scheduled: 3" in out and "Number of Nodes Misscheduled: 0" in out
+    assert "Pods Status:  3 Running / 0 Waiting / 0 Succeeded / 0 Failed" in out
+    assert "SuccessfulCreate" in out and "daemonset-controller" in out
 
 
 def test_node_selector_taints_and_tolerations(cluster):
@@ -475,3 +479,32 @@ def test_template_generation_annotation_is_the_servers(cluster):
     assert patched["metadata"]["generation"] == 3
     assert json.loads(json.dumps(patched["spec"]["updateStrategy"])) == {
         "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+
+
+def test_daemonset_validation_and_defaults(cluster, kubectl):
+    def create(strategy=None, **pod_spec):
+        try:
+            cluster.daemonset("bad", strategy=strategy, **pod_spec)
+        except ApiException as e:
+            assert e.status == 422
+            return json.loads(e.body)["message"]
+        cluster.apps.delete_namespaced_daemon_set("bad", cluster.ns)
+        return ""
+    assert create({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1}}) == (
+        'DaemonSet.apps "bad" is invalid: spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: 1: '
+        "may not be set when maxUnavailable is non-zero")
+    assert "spec.updateStrategy.rollingUpdate.maxUnavailable: Required value: cannot be 0 when maxSurge is 0" in \
+        create({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}})
+    assert 'spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: "120%": must not be greater than 100%' \
+        in create({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "120%"}})
+    assert 'spec.template.spec.restartPolicy: Unsupported value: "OnFailure": supported values: "Always"' in \
+        create(restartPolicy="OnFailure")
+    assert create({"rollingUpdate": {"maxSurge": "10%", "maxUnavailable": 0}}) == ""
+    ds = cluster.daemonset("defaults", strategy={"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+    assert ds["spec"]["updateStrategy"] == {"type": "RollingUpdate",
+                                            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert ds["spec"]["revisionHistoryLimit"] == 10
+    # kubectl rollout status refuses OnDelete DaemonSets, as upstream's does
+    cluster.daemonset("ondel", strategy={"type": "OnDelete"})
+    p = kubectl.run("rollout", "status", "ds/ondel", "-n", cluster.ns, "--timeout=5s", check=False)
+    assert p.returncode != 0 and "rollout status is only available for RollingUpdate strategy type" in p.stderr
