@@ -546,7 +546,7 @@ class DaemonSetController:
                     continue
                 if selector.matches(labels):
                     claimed.append(obj)
-                elif not omd.get("deletionTimestamp") and not md.get("deletionTimestamp"):
+                elif not md.get("deletionTimestamp"):
                     try:
                         await self._patch_owner(res, obj, {"$patch": "delete", "uid": md["uid"]})
                     except ApiError as e:

@@ -508,3 +508,24 @@ def test_daemonset_validation_and_defaults(cluster, kubectl):
     cluster.daemonset("ondel", strategy={"type": "OnDelete"})
     p = kubectl.run("rollout", "status", "ds/ondel", "-n", cluster.ns, "--timeout=5s", check=False)
     assert p.returncode != 0 and "rollout status is only available for RollingUpdate strategy type" in p.stderr
+
+
+def test_orphans_adopted_and_relabelled_pods_released(cluster):
+    a = cluster.add_node("a")
+    # a matching pod without an owner, already on node a: the DaemonSet adopts it, not a second
+    # one (with OnDelete: a rolling update would replace it, as it carries no revision hash)
+    cluster.v1.create_namespaced_pod(cluster.ns, {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stray", "labels": {"app": "adopt"}},
+        "spec": {"nodeName": a, "containers": [{"name": "app", "image": "busybox:1"}]}})
+    ds = cluster.daemonset("adopt", strategy={"type": "OnDelete"})
+    wait_for(lambda: (cluster.d(cluster.v1.read_namespaced_pod("stray", cluster.ns))["metadata"]
+                      .get("ownerReferences") or [{}])[0].get("uid") == ds["metadata"]["uid"], what="adoption")
+    time.sleep(1)
+    assert [p["metadata"]["name"] for p in cluster.pods("adopt", live=False)] == ["stray"]
+    # taken out of the selector: released, and a new pod takes its place
+    cluster.v1.patch_namespaced_pod("stray", cluster.ns, {"metadata": {"labels": {"app": "other"}}})
+    wait_for(lambda: not cluster.d(cluster.v1.read_namespaced_pod("stray", cluster.ns))["metadata"]
+             .get("ownerReferences"), what="release")
+    new = wait_for(lambda: cluster.pods("adopt"), what="a replacement")
+    assert target(new[0]) == a and new[0]["metadata"]["name"] != "stray"
+    cluster.v1.delete_namespaced_pod("stray", cluster.ns, grace_period_seconds=0)
