@@ -529,3 +529,23 @@ def test_orphans_adopted_and_relabelled_pods_released(cluster):
     new = wait_for(lambda: cluster.pods("adopt"), what="a replacement")
     assert target(new[0]) == a and new[0]["metadata"]["name"] != "stray"
     cluster.v1.delete_namespaced_pod("stray", cluster.ns, grace_period_seconds=0)
+
+
+def test_revision_history_limit(cluster):
+    cluster.add_node("a")
+    cluster.daemonset("hist", strategy={"type": "OnDelete"})
+    cluster.apps.patch_namespaced_daemon_set("hist", cluster.ns, {"spec": {"revisionHistoryLimit": 1}})
+    cluster.settle("hist")
+    for image in ("busybox:2", "busybox:3"):
+        cluster.apps.patch_namespaced_daemon_set("hist", cluster.ns, {"spec": {"template": {"spec": {
+            "containers": [{"name": "app", "image": image}]}}}})
+        wait_for(lambda: cluster.revisions("hist")[-1]["revision"] == (2 if image == "busybox:2" else 3),
+                 what="a new revision")
+    # the pod still runs revision 1, so it stays; revision 2 goes beyond the limit
+    wait_for(lambda: [r["revision"] for r in cluster.revisions("hist")] == [1, 3], what="history cleaned up")
+    cluster.v1.delete_namespaced_pod(cluster.pods("hist")[0]["metadata"]["name"], cluster.ns)
+    cluster.settle("hist")
+    assert cluster.pods("hist")[0]["spec"]["containers"][0]["image"] == "busybox:3"
+    assert [r["revision"] for r in cluster.revisions("hist")] == [1, 3]  # one old revision is kept
+    cluster.apps.patch_namespaced_daemon_set("hist", cluster.ns, {"spec": {"revisionHistoryLimit": 0}})
+    wait_for(lambda: [r["revision"] for r in cluster.revisions("hist")] == [3], what="revision 1 gone too")
