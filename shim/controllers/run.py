@@ -58,7 +58,7 @@ def controller_loops(make_client: ClientFactory, root_ca_pem: bytes) -> list[Awa
                      lambda c: ServiceAccountsController(c, root_ca_pem).run()),
         keep_running("namespace controller", make_client, 16, lambda c: NamespaceController(c).run()),
         keep_running("service CIDR controller", make_client, 8, lambda c: ServiceCIDRController(c).run()),
-        keep_running("replicaset/deployment controllers", make_client, 32, _run_workloads),
+        keep_running("replicaset/deployment/daemonset controllers", make_client, 40, _run_workloads),
         keep_running("endpoints/endpointslice controllers", make_client, 32, _run_endpoints),
         # a watch per deletable resource (about sixty) plus the workers' requests
         keep_running("garbage collector", make_client, 128, lambda c: GarbageCollector(c).run()),
@@ -66,15 +66,17 @@ def controller_loops(make_client: ClientFactory, root_ca_pem: bytes) -> list[Awa
 
 
 async def _run_workloads(client: Client) -> None:
-    """The ReplicaSet and Deployment controllers, sharing one client and their caches."""
+    """The ReplicaSet, Deployment and DaemonSet controllers, sharing one client and their caches."""
     from shim.client.api import PODS, REPLICA_SETS
     from shim.client.informer import Informer
+    from shim.controllers.daemonset import DaemonSetController
     from shim.controllers.deployment import DeploymentController
     from shim.controllers.replicaset import ReplicaSetController
     rs_informer, pod_informer = Informer(client, REPLICA_SETS), Informer(client, PODS)
     await asyncio.gather(
         ReplicaSetController(client, rs_informer=rs_informer, pod_informer=pod_informer).run(),
-        DeploymentController(client, rs_informer=rs_informer, pod_informer=pod_informer).run())
+        DeploymentController(client, rs_informer=rs_informer, pod_informer=pod_informer).run(),
+        DaemonSetController(client, pod_informer=pod_informer).run())
 
 
 async def _run_endpoints(client: Client) -> None:

@@ -117,10 +117,126 @@ class DaemonSetStrategy(_Workload):
                 "numberReady": 0}
 
     def default_spec(self, spec):
-        us = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
-        if us.get("type") == "RollingUpdate":
-            us.setdefault("rollingUpdate", {"maxUnavailable": 1, "maxSurge": 0})
+        us = spec.setdefault("updateStrategy", {})
+        if not isinstance(us, dict):
+            return
+        if not us.get("type"):
+            us["type"] = "RollingUpdate"
+        if us["type"] == "RollingUpdate":
+            ru = us.get("rollingUpdate")
+            if not isinstance(ru, dict):
+                ru = us["rollingUpdate"] = {}
+            if ru.get("maxUnavailable") is None:
+                ru["maxUnavailable"] = 1
+            if ru.get("maxSurge") is None:
+                ru["maxSurge"] = 0
         spec.setdefault("revisionHistoryLimit", 10)
+
+    def validate_spec(self, obj):
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [v.required("spec", "")]
+        errs = _validate_selected_template(spec)
+        for e in errs:
+            if e.field == "spec.selector" and e.detail.startswith("empty selector"):
+                e.detail = "empty selector is invalid for daemonset"
+        pod = (spec.get("template") or {}).get("spec") or {}
+        rp = pod.get("restartPolicy")
+        if rp != "Always" and not any(e.field == "spec.template.spec.restartPolicy" for e in errs):
+            errs.append(v.not_supported("spec.template.spec.restartPolicy", rp, ["Always"]))
+        if pod.get("activeDeadlineSeconds") is not None:
+            errs.append(v.forbidden("spec.template.spec.activeDeadlineSeconds",
+                                    "activeDeadlineSeconds in DaemonSet is not Supported"))
+        for f in ("minReadySeconds", "revisionHistoryLimit"):
+            if isinstance(spec.get(f), int):
+                errs += v.validate_nonnegative(spec[f], f"spec.{f}")
+        us = spec.get("updateStrategy") or {}
+        path = "spec.updateStrategy"
+        if us.get("type") == "RollingUpdate":
+            ru = us.get("rollingUpdate")
+            if ru is None:
+                errs.append(v.required(f"{path}.rollingUpdate", ""))
+            else:
+                errs += _validate_daemonset_rolling_update(ru, f"{path}.rollingUpdate")
+        elif us.get("type") != "OnDelete":
+            errs.append(v.not_supported(path, us, ["RollingUpdate", "OnDelete"]))
+        return errs
+
+    # apps/v1 carries the internal spec.templateGeneration in this annotation: 1 on create
+    # (or what the client set, if it is a positive number), bumped by every template change,
+    # and never set by an update.
+    def prepare_for_create(self, obj):
+        super().prepare_for_create(obj)
+        md = obj.setdefault("metadata", {})
+        annotations = md.get("annotations") or {}
+        generation = _int_or_none(annotations.get(TEMPLATE_GENERATION))
+        md["annotations"] = {**annotations, TEMPLATE_GENERATION: str(max(generation or 1, 1))}
+
+    def prepare_for_update(self, new, old):
+        super().prepare_for_update(new, old)
+        self.default(new)  # compare templates as they will be stored (defaulting is idempotent)
+        generation = _int_or_none((old.get("metadata", {}).get("annotations") or {}).get(TEMPLATE_GENERATION)) or 0
+        if (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+            generation += 1
+        md = new.setdefault("metadata", {})
+        md["annotations"] = {**(md.get("annotations") or {}), TEMPLATE_GENERATION: str(generation)}
+
+
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+PERCENT_MESSAGE = v.regex_error("a valid percent string must be a numeric string followed by an ending '%'",
+                                "[0-9]+%", "1%", "93%")
+
+
+def _percent(value):
+    """The number of a valid percent string, else None."""
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit() and value[:-1].isascii():
+        return int(value[:-1])
+    return None
+
+
+def _int_or_percent_value(value) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    p = _percent(value)
+    if p is not None:
+        return p
+    try:
+        return int(value)  # intstr's IntValue of a string
+    except (TypeError, ValueError):
+        return 0
+
+
+def _validate_positive_int_or_percent(value, path: str) -> list:
+    if isinstance(value, str):
+        return [] if _percent(value) is not None else [v.invalid(path, value, PERCENT_MESSAGE)]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return v.validate_nonnegative(value, path)
+    return [] if value is None else [v.invalid(path, value, "must be an integer or percentage (e.g '5%')")]
+
+
+def _validate_daemonset_rolling_update(ru: dict, path: str) -> list:
+    mu, ms = ru.get("maxUnavailable"), ru.get("maxSurge")
+    errs = _validate_positive_int_or_percent(mu, f"{path}.maxUnavailable")
+    errs += _validate_positive_int_or_percent(ms, f"{path}.maxSurge")
+    for field, value in (("maxUnavailable", mu), ("maxSurge", ms)):
+        p = _percent(value)
+        if p is not None and p > 100:
+            errs.append(v.invalid(f"{path}.{field}", value, "must not be greater than 100%"))
+    has_unavailable, has_surge = _int_or_percent_value(mu) != 0, _int_or_percent_value(ms) != 0
+    if has_unavailable and has_surge:
+        errs.append(v.invalid(f"{path}.maxSurge", ms, "may not be set when maxUnavailable is non-zero"))
+    elif not has_unavailable and not has_surge:
+        errs.append(v.required(f"{path}.maxUnavailable", "cannot be 0 when maxSurge is 0"))
+    return errs
+
+
+def _int_or_none(value):
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 @strategy_for("batch", "jobs")
