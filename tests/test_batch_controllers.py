@@ -245,3 +245,15 @@ def test_ttl_time_left():
     assert time_left({**job, "spec": {}}, ts("2026-01-01T10:00:40Z")) is None
     running = {**job, "status": {}}
     assert time_left(running, ts("2026-01-01T10:00:40Z")) is None
+
+
+def test_success_policy_matching():
+    policy = {"rules": [{"succeededIndexes": "0,2-3", "succeededCount": 2}, {"succeededCount": 4}]}
+    assert jc.match_success_policy(policy, 5, []) is None
+    assert jc.match_success_policy(policy, 5, [(0, 0)]) is None
+    assert jc.match_success_policy(policy, 5, [(0, 0), (3, 3)]) == "Matched rules at index 0"
+    assert jc.match_success_policy(policy, 5, [(1, 1), (4, 4)]) is None
+    assert jc.match_success_policy({"rules": [{"succeededIndexes": "1-2"}]}, 5, [(0, 2)]) == "Matched rules at index 0"
+    assert jc.match_success_policy(policy, 5, [(1, 4)]) == "Matched rules at index 0"
+    assert jc.match_success_policy({"rules": [{"succeededCount": 3}]}, 5, [(1, 2), (4, 4)]) == "Matched rules at index 0"
+    assert jc.match_success_policy(None, 5, [(0, 4)]) is None

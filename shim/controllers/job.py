@@ -22,7 +22,9 @@ for a second, as upstream's SyncJobBatchPeriod). A sync:
 Jobs whose `spec.managedBy` names another controller are left alone. Pods that keep the
 tracking finalizer after their Job is gone or finished get it removed by a second queue.
 
-Not done here: backoffLimitPerIndex/maxFailedIndexes, successPolicy, FailIndex, the
+Indexed Jobs honour `successPolicy` (SuccessCriteriaMet with reason SuccessPolicy).
+
+Not done here: backoffLimitPerIndex/maxFailedIndexes, FailIndex, the
 Workload/PodGroup integration and the consistency store (reads are from the informers).
 """
 from __future__ import annotations
@@ -248,6 +250,29 @@ def _match_pod_conditions(st: dict, patterns) -> dict | None:
         for pat in patterns:
             if cond.get("type") == pat.get("type") and cond.get("status") == (pat.get("status") or "True"):
                 return cond
+    return None
+
+
+def match_success_policy(policy: dict | None, completions: int, succeeded) -> str | None:
+    """The message when an Indexed Job's succeeded indexes satisfy a successPolicy rule."""
+    if not policy or not succeeded:
+        return None
+    done = set()
+    for a, b in succeeded:
+        done.update(range(a, b + 1))
+    for i, rule in enumerate(policy.get("rules") or ()):
+        count = rule.get("succeededCount")
+        if rule.get("succeededIndexes") is not None:
+            required = set()
+            for a, b in parse_indexes(rule["succeededIndexes"], completions):
+                required.update(range(a, b + 1))
+            if not required:
+                continue
+            hit = len(required & done)
+            if hit == len(required) or (count is not None and hit >= count):
+                return f"Matched rules at index {i}"
+        elif count is not None and len(done) >= count:
+            return f"Matched rules at index {i}"
     return None
 
 
@@ -645,6 +670,10 @@ class JobController:
                 completion_index(p) for p in pods if phase(p) == "Succeeded" and has_finalizer(p)
                 and 0 <= completion_index(p) < completions}))
             ctx.succeeded = intervals_total(ctx.succeeded_indexes)
+            if ctx.finished is None:
+                msg = match_success_policy(spec.get("successPolicy"), completions, ctx.succeeded_indexes)
+                if msg is not None:
+                    ctx.finished = new_condition("SuccessCriteriaMet", "True", "SuccessPolicy", msg)
 
         suspend_changed = False
         if ctx.finished is not None:

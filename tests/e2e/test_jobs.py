@@ -186,6 +186,30 @@ def test_indexed_job(kubectl, api_client, namespace):
     assert j["status"]["failed"] == 1
 
 
+def test_indexed_success_policy(kubectl, api_client, namespace):
+    ns = namespace
+    spec = """\
+        completions: 3
+        parallelism: 3
+        completionMode: Indexed
+        successPolicy:
+          rules: [{succeededIndexes: "0"}]
+        """
+    kubectl("apply", "-f", "-", input=job_manifest(ns, "sp", spec))
+    pods = wait_for(lambda: len(p := running(job_pods(api_client, ns, "sp"))) == 3 and p, what="3 pods")
+    leader = next(p for p in pods if p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "0")
+    finish_pod(api_client, ns, leader)
+    j = wait_job(api_client, ns, "sp", lambda j: "Complete" in conditions(j), "complete by success policy")
+    c = conditions(j)
+    assert (c["SuccessCriteriaMet"]["reason"], c["SuccessCriteriaMet"]["message"]) == \
+        ("SuccessPolicy", "Matched rules at index 0")
+    assert (c["Complete"]["reason"], c["Complete"]["message"]) == ("SuccessPolicy", "Matched rules at index 0")
+    # the other two were deleted; their finalizers went in the same sync, before they could be
+    # seen failing, so (as upstream) they are not counted as failed
+    assert j["status"]["completedIndexes"] == "0" and j["status"]["succeeded"] == 1 and "failed" not in j["status"]
+    assert not running(job_pods(api_client, ns, "sp"))
+
+
 def test_backoff_limit_exceeded(kubectl, api_client, namespace):
     ns = namespace
     kubectl("apply", "-f", "-", input=job_manifest(ns, "bo", "backoffLimit: 1\n"))
