@@ -255,5 +255,6 @@ def test_success_policy_matching():
     assert jc.match_success_policy(policy, 5, [(1, 1), (4, 4)]) is None
     assert jc.match_success_policy({"rules": [{"succeededIndexes": "1-2"}]}, 5, [(0, 2)]) == "Matched rules at index 0"
     assert jc.match_success_policy(policy, 5, [(1, 4)]) == "Matched rules at index 0"
-    assert jc.match_success_policy({"rules": [{"succeededCount": 3}]}, 5, [(1, 2), (4, 4)]) == "Matched rules at index 0"
+    assert jc.match_success_policy({"rules": [{"succeededCount": 3}]}, 5, [(1, 2), (4, 4)]) == \
+        "Matched rules at index 0"
     assert jc.match_success_policy(None, 5, [(0, 4)]) is None

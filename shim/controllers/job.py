@@ -30,7 +30,6 @@ Workload/PodGroup integration and the consistency store (reads are from the info
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import logging
 import time
@@ -943,7 +942,7 @@ class JobController:
             md["generateName"] = prefix
         else:
             prefix = f"{name}-"
-            md["generateName"] = prefix if len(prefix) <= MAX_GENERATED_NAME_LENGTH else prefix[:MAX_GENERATED_NAME_LENGTH]
+            md["generateName"] = prefix[:MAX_GENERATED_NAME_LENGTH]
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": pod_spec}
         try:
             created = await self.client.create(PODS, pod, job["metadata"]["namespace"])
@@ -1185,7 +1184,3 @@ def _add_completion_index_env(template: dict) -> None:
             continue
         env.append({"name": COMPLETION_INDEX_ENV, "valueFrom": {"fieldRef": {
             "apiVersion": "v1", "fieldPath": f"metadata.labels['{COMPLETION_INDEX_KEY}']"}}})
-
-
-def rfc3339(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

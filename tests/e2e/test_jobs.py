@@ -7,7 +7,6 @@ their phase and container exit codes through pods/status.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import textwrap
 import time
@@ -100,7 +99,8 @@ def test_job_defaults_and_generated_selector(kubectl, api_client, namespace):
     p = kubectl.run("apply", "-f", "-", check=False,
                     input=job_manifest(ns, "bad", "").replace("Never", "Always"))
     assert p.returncode != 0 and 'Unsupported value: "Always"' in p.stderr
-    bad = job_manifest(ns, "bad2", "").replace("  template:\n", "  template:\n    metadata: {labels: {controller-uid: nope}}\n")
+    bad = job_manifest(ns, "bad2", "").replace(
+        "  template:\n", "  template:\n    metadata: {labels: {controller-uid: nope}}\n")
     p = kubectl.run("apply", "-f", "-", check=False, input=bad)
     assert p.returncode != 0 and "controller-uid" in p.stderr, p.stderr
     # the selector may not change
@@ -159,7 +159,8 @@ def test_completions_and_parallelism(kubectl, api_client, namespace):
 
 def test_indexed_job(kubectl, api_client, namespace):
     ns = namespace
-    kubectl("apply", "-f", "-", input=job_manifest(ns, "ix", "completions: 3\nparallelism: 3\ncompletionMode: Indexed\n"))
+    kubectl("apply", "-f", "-",
+            input=job_manifest(ns, "ix", "completions: 3\nparallelism: 3\ncompletionMode: Indexed\n"))
     pods = wait_for(lambda: len(p := running(job_pods(api_client, ns, "ix"))) == 3 and p, what="3 pods")
     by_index = {}
     for p in pods:
@@ -234,7 +235,8 @@ def test_backoff_limit_exceeded(kubectl, api_client, namespace):
 
 def test_active_deadline_seconds(kubectl, api_client, namespace):
     ns = namespace
-    kubectl("apply", "-f", "-", input=job_manifest(ns, "dl", "activeDeadlineSeconds: 3\nparallelism: 2\ncompletions: 4\n"))
+    kubectl("apply", "-f", "-",
+            input=job_manifest(ns, "dl", "activeDeadlineSeconds: 3\nparallelism: 2\ncompletions: 4\n"))
     wait_for(lambda: len(running(job_pods(api_client, ns, "dl"))) == 2, what="2 pods")
     j = wait_job(api_client, ns, "dl", lambda j: "Failed" in conditions(j), "deadline", timeout=20)
     c = conditions(j)["Failed"]
@@ -296,7 +298,8 @@ def test_pod_failure_policy(kubectl, api_client, namespace):
     finish_pod(api_client, ns, pods[1], exit_code=42)
     j = wait_job(api_client, ns, "pfp", lambda j: "Failed" in conditions(j), "failed")
     c = conditions(j)
-    msg = f"Container main for pod {ns}/{pods[1]['metadata']['name']} failed with exit code 42 matching FailJob rule at index 1"
+    msg = (f"Container main for pod {ns}/{pods[1]['metadata']['name']} failed with exit code 42 "
+           "matching FailJob rule at index 1")
     assert (c["Failed"]["reason"], c["Failed"]["message"]) == ("PodFailurePolicy", msg)
     assert (c["FailureTarget"]["reason"], c["FailureTarget"]["message"]) == ("PodFailurePolicy", msg)
     assert j["status"]["failed"] == 3  # the FailJob pod and the two deleted active ones
@@ -385,7 +388,8 @@ def test_cronjob_schedules_jobs_with_forbid_and_history(kubectl, api_client, nam
     sched = dt.datetime.fromisoformat(ann.replace("Z", "+00:00"))
     assert sched.second == 0 and job["metadata"]["name"] == f"every-{int(sched.timestamp()) // 60}"
     ref = job["metadata"]["ownerReferences"][0]
-    assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == ("CronJob", "every", cj["metadata"]["uid"], True)
+    assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == \
+        ("CronJob", "every", cj["metadata"]["uid"], True)
     assert job["metadata"]["labels"]["from"] == "every"
 
     def status():

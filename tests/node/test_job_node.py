@@ -45,5 +45,6 @@ def test_indexed_job_runs_to_completion_and_fail_job_policy(ready_node, api_clie
         {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}}]}))
     _wait(lambda: "Failed" in _conditions(batch, namespace, "fail"), 120, what="job failed by policy")
     cond = _conditions(batch, namespace, "fail")["Failed"]
-    assert cond.reason == "PodFailurePolicy" and "failed with exit code 42 matching FailJob rule at index 0" in cond.message
+    assert cond.reason == "PodFailurePolicy"
+    assert "failed with exit code 42 matching FailJob rule at index 0" in cond.message
     assert batch.read_namespaced_job("fail", namespace).status.failed == 1
