@@ -60,6 +60,7 @@ def controller_loops(make_client: ClientFactory, root_ca_pem: bytes) -> list[Awa
         keep_running("service CIDR controller", make_client, 8, lambda c: ServiceCIDRController(c).run()),
         keep_running("replicaset/deployment/daemonset controllers", make_client, 40, _run_workloads),
         keep_running("endpoints/endpointslice controllers", make_client, 32, _run_endpoints),
+        keep_running("job/cronjob/ttl-after-finished controllers", make_client, 32, _run_batch),
         # a watch per deletable resource (about sixty) plus the workers' requests
         keep_running("garbage collector", make_client, 128, lambda c: GarbageCollector(c).run()),
     ]
@@ -90,6 +91,20 @@ async def _run_endpoints(client: Client) -> None:
     await asyncio.gather(
         EndpointSliceController(client, service_informer=svc_informer, pod_informer=pod_informer).run(),
         EndpointsController(client, service_informer=svc_informer, pod_informer=pod_informer).run())
+
+
+async def _run_batch(client: Client) -> None:
+    """The Job, CronJob and TTL-after-finished controllers, sharing one client and one Job cache
+    (the Job controller has the pod informer to itself)."""
+    from shim.client.informer import Informer
+    from shim.controllers.cronjob import CronJobController
+    from shim.controllers.job import JOBS, JobController
+    from shim.controllers.ttlafterfinished import TTLAfterFinishedController
+    job_informer = Informer(client, JOBS)
+    await asyncio.gather(
+        JobController(client, job_informer=job_informer).run(),
+        CronJobController(client, job_informer=job_informer).run(),
+        TTLAfterFinishedController(client, job_informer=job_informer).run())
 
 
 def scheduler_loop(make_client: ClientFactory) -> Awaitable:

@@ -239,22 +239,70 @@ def _int_or_none(value):
         return None
 
 
+JOB_NAME_LABELS = ("job-name", "batch.kubernetes.io/job-name")
+JOB_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+JOB_COMPLETION_MODES = ("NonIndexed", "Indexed")
+
+
+def _job_labels_from_template(obj: dict) -> None:
+    """Upstream defaulting: a Job without labels takes its template's."""
+    spec = obj.get("spec") or {}
+    tlabels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    md = obj.setdefault("metadata", {})
+    if tlabels and not md.get("labels"):
+        md["labels"] = dict(tlabels)
+
+
 @strategy_for("batch", "jobs")
 class JobStrategy(Strategy):
     selectable_fields = ("status.successful",)
     gc_policy = "OrphanDependents"  # batch/v1 keeps its historical default
 
+    def prepare_for_create(self, obj):
+        super().prepare_for_create(obj)
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        _job_labels_from_template(obj)  # defaulting sees the labels before the generated ones
+        if not spec.get("manualSelector"):
+            self._generate_selector(obj)
+
+    @staticmethod
+    def _generate_selector(obj: dict) -> None:
+        """The selector and template labels that tie a Job to its pods (manualSelector false)."""
+        md = obj.get("metadata") or {}
+        tmpl = obj["spec"].setdefault("template", {})
+        if not isinstance(tmpl, dict):
+            return
+        tmd = tmpl.setdefault("metadata", {})
+        labels = tmd.get("labels")
+        if not isinstance(labels, dict):
+            labels = tmd["labels"] = {}
+        for k in JOB_NAME_LABELS:
+            labels.setdefault(k, md.get("name", ""))
+        for k in JOB_UID_LABELS:
+            labels.setdefault(k, md.get("uid", ""))
+        sel = obj["spec"].get("selector")
+        if not isinstance(sel, dict):
+            sel = obj["spec"]["selector"] = {}
+        ml = sel.get("matchLabels")
+        if not isinstance(ml, dict):
+            ml = sel["matchLabels"] = {}
+        ml.setdefault("batch.kubernetes.io/controller-uid", md.get("uid", ""))
+
     def default(self, obj):
         spec = obj.setdefault("spec", {})
         if not isinstance(spec, dict):
             return
-        spec.setdefault("parallelism", 1)
-        if "completions" not in spec and spec["parallelism"] == 1:
+        if "completions" not in spec and "parallelism" not in spec:
             spec["completions"] = 1
-        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
+        _job_labels_from_template(obj)
         spec.setdefault("completionMode", "NonIndexed")
         spec.setdefault("suspend", False)
-        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+        spec.setdefault("podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+        spec.setdefault("manualSelector", False)
         tmpl = spec.get("template")
         if isinstance(tmpl, dict):
             tmpl.setdefault("metadata", {})
@@ -263,11 +311,73 @@ class JobStrategy(Strategy):
 
     def validate_spec(self, obj):
         spec = obj.get("spec") or {}
-        errs = validate_pod_spec((spec.get("template") or {}).get("spec"), "spec.template.spec")
-        rp = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
-        if rp == "Always":
+        tmpl = spec.get("template") or {}
+        errs = validate_pod_spec(tmpl.get("spec"), "spec.template.spec")
+        rp = (tmpl.get("spec") or {}).get("restartPolicy")
+        if rp not in ("OnFailure", "Never"):
             errs = [e for e in errs if "restartPolicy" not in e.field]
             errs.append(v.not_supported("spec.template.spec.restartPolicy", rp, ["OnFailure", "Never"]))
+        for f in ("parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished"):
+            val = spec.get(f)
+            if val is not None and (not isinstance(val, int) or val < 0):
+                errs.append(v.invalid(f"spec.{f}", val, "must be greater than or equal to 0"))
+        ads = spec.get("activeDeadlineSeconds")
+        if ads is not None and (not isinstance(ads, int) or ads <= 0):
+            errs.append(v.invalid("spec.activeDeadlineSeconds", ads, "must be greater than 0"))
+        mode = spec.get("completionMode")
+        if mode is not None and mode not in JOB_COMPLETION_MODES:
+            errs.append(v.not_supported("spec.completionMode", mode, list(JOB_COMPLETION_MODES)))
+        if mode == "Indexed" and spec.get("completions") is None:
+            errs.append(v.required("spec.completions", "when completion mode is Indexed"))
+        sel = spec.get("selector")
+        if sel is None:
+            errs.append(v.required("spec.selector", ""))
+        else:
+            try:
+                selector = label_selector_from_object(sel)
+            except SelectorError as e:
+                errs.append(v.invalid("spec.selector", sel, str(e)))
+            else:
+                labels = (tmpl.get("metadata") or {}).get("labels") or {}
+                if selector.empty:
+                    errs.append(v.invalid("spec.selector", sel, "empty selector is invalid for deployment"))
+                elif not selector.matches(labels):
+                    errs.append(v.invalid("spec.template.metadata.labels", labels,
+                                          "`selector` does not match template `labels`"))
+        if not spec.get("manualSelector"):
+            uid = (obj.get("metadata") or {}).get("uid")
+            labels = (tmpl.get("metadata") or {}).get("labels") or {}
+            for k in JOB_UID_LABELS:
+                if uid and k in labels and labels[k] != uid:
+                    errs.append(v.invalid(f"spec.template.metadata.labels[{k}]", labels[k],
+                                          f"must be '{uid}'"))
+        for i, rule in enumerate((spec.get("podFailurePolicy") or {}).get("rules") or ()):
+            action = rule.get("action")
+            if action not in ("FailJob", "FailIndex", "Ignore", "Count"):
+                errs.append(v.not_supported(f"spec.podFailurePolicy.rules[{i}].action", action,
+                                            ["Count", "FailIndex", "FailJob", "Ignore"]))
+            if (rule.get("onExitCodes") is None) == (rule.get("onPodConditions") is None):
+                errs.append(v.invalid(f"spec.podFailurePolicy.rules[{i}]", "specifying one of "
+                                      "OnExitCodes and OnPodConditions is required", ""))
+            oe = rule.get("onExitCodes")
+            if oe is not None and oe.get("operator") not in ("In", "NotIn"):
+                errs.append(v.not_supported(f"spec.podFailurePolicy.rules[{i}].onExitCodes.operator",
+                                            oe.get("operator"), ["In", "NotIn"]))
+        return errs
+
+    def validate_spec_update(self, new, old):
+        errs = _selector_immutable(new, old)
+        ns, os_ = new.get("spec") or {}, old.get("spec") or {}
+        for f in ("completionMode", "podFailurePolicy", "manualSelector"):
+            if ns.get(f) != os_.get(f):
+                errs.append(v.invalid(f"spec.{f}", ns.get(f), v.FIELD_IMMUTABLE_MESSAGE))
+        if ns.get("completions") != os_.get("completions") and not (
+                ns.get("completionMode") == "Indexed" and ns.get("completions") == ns.get("parallelism")):
+            errs.append(v.invalid("spec.completions", ns.get("completions"), v.FIELD_IMMUTABLE_MESSAGE))
+        # the template may change only while the Job is suspended and has not started
+        if ns.get("template") != os_.get("template") and not (
+                ns.get("suspend") and os_.get("suspend") and not (old.get("status") or {}).get("startTime")):
+            errs.append(v.invalid("spec.template", ns.get("template"), v.FIELD_IMMUTABLE_MESSAGE))
         return errs
 
 
