@@ -31,7 +31,8 @@ from shim.client.events import EventRecorder
 from shim.client.informer import Informer, key_of
 from shim.client.workqueue import WorkQueue
 from shim.controllers.endpointslice import (
-    HEADLESS_LABEL, MAX_RETRIES, TRIGGER_TIME_ANNOTATION, PodsByNamespace, ServicesByNamespace,
+    HEADLESS_LABEL, MAX_RETRIES, TRIGGER_TIME_ANNOTATION, PodsByNamespace, ServicePodHandlers,
+    ServicesByNamespace,
     TriggerTimeTracker, controller_rate_limiter, find_port, format_trigger_time, is_ipv6,
     is_service_ip_set, pod_ips, should_pod_be_in_endpoints, should_set_hostname)
 from shim.controllers.replicaset import has_namespace_terminating_cause, is_pod_ready
@@ -45,7 +46,7 @@ LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
 MAX_CAPACITY = 1000
 
 
-class EndpointsController:
+class EndpointsController(ServicePodHandlers):
     def __init__(self, client: Client, workers: int = 5, *, batch_period: float = 0.0,
                  service_informer: Informer | None = None, pod_informer: Informer | None = None,
                  endpoints_informer: Informer | None = None):
@@ -89,37 +90,7 @@ class EndpointsController:
             if LEADER_ANNOTATION not in (ep["metadata"].get("annotations") or {}):
                 self.queue.add(key_of(ep))
 
-    # -- informer handlers ----------------------------------------------------------------------
-    def _on_service_add(self, svc: dict) -> None:
-        self.services.add(svc)
-        self.queue.add(key_of(svc))
-
-    def _on_service_update(self, old: dict, svc: dict) -> None:
-        self.services.remove(old)
-        self.services.add(svc)
-        self.queue.add(key_of(svc))
-
-    def _on_service_delete(self, svc: dict) -> None:
-        self.services.remove(svc)
-        self.queue.add(key_of(svc))
-
-    def _on_pod_add(self, pod: dict) -> None:
-        self.pods.add(pod)
-        self._queue_services(self.services.affected_by_pod(None, pod))
-
-    def _on_pod_update(self, old: dict, pod: dict) -> None:
-        self.pods.remove(old)
-        self.pods.add(pod)
-        self._queue_services(self.services.affected_by_pod(old, pod))
-
-    def _on_pod_delete(self, pod: dict) -> None:
-        self.pods.remove(pod)
-        self._queue_services(self.services.affected_by_pod(pod, None))
-
-    def _queue_services(self, keys) -> None:
-        for key in keys:
-            self.queue.add_after(key, self.batch_period)
-
+    # (Service and pod informer handlers: ServicePodHandlers)
     # -- the work loop --------------------------------------------------------------------------
     def _sync_failed(self, key: str, e: Exception) -> None:
         if self.queue.num_requeues(key) < MAX_RETRIES:

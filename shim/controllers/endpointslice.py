@@ -308,7 +308,43 @@ def controller_rate_limiter(base: float) -> MaxOfRateLimiter:
 
 # -- the controller --------------------------------------------------------------------------
 
-class EndpointSliceController:
+class ServicePodHandlers:
+    """Informer handlers both endpoint controllers share: keep the Service and pod indexes
+    current and queue the Services a change touches (pod changes batched by batch_period).
+    Needs self.services, self.pods, self.queue and self.batch_period."""
+
+    def _on_service_add(self, svc: dict) -> None:
+        self.services.add(svc)
+        self.queue.add(key_of(svc))
+
+    def _on_service_update(self, old: dict, svc: dict) -> None:
+        self.services.remove(old)
+        self.services.add(svc)
+        self.queue.add(key_of(svc))
+
+    def _on_service_delete(self, svc: dict) -> None:
+        self.services.remove(svc)
+        self.queue.add(key_of(svc))
+
+    def _on_pod_add(self, pod: dict) -> None:
+        self.pods.add(pod)
+        self._queue_services(self.services.affected_by_pod(None, pod))
+
+    def _on_pod_update(self, old: dict, pod: dict) -> None:
+        self.pods.remove(old)
+        self.pods.add(pod)
+        self._queue_services(self.services.affected_by_pod(old, pod))
+
+    def _on_pod_delete(self, pod: dict) -> None:
+        self.pods.remove(pod)
+        self._queue_services(self.services.affected_by_pod(pod, None))
+
+    def _queue_services(self, keys) -> None:
+        for key in keys:
+            self.queue.add_after(key, self.batch_period)
+
+
+class EndpointSliceController(ServicePodHandlers):
     def __init__(self, client: Client, workers: int = 5, *,
                  max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE, batch_period: float = 0.0,
                  service_informer: Informer | None = None, pod_informer: Informer | None = None,
@@ -349,37 +385,7 @@ class EndpointSliceController:
                 await inf.stop()
             await self.events.stop()
 
-    # -- informer handlers --------------------------------------------------------------------
-    def _on_service_add(self, svc: dict) -> None:
-        self.services.add(svc)
-        self.queue.add(key_of(svc))
-
-    def _on_service_update(self, old: dict, svc: dict) -> None:
-        self.services.remove(old)
-        self.services.add(svc)
-        self.queue.add(key_of(svc))
-
-    def _on_service_delete(self, svc: dict) -> None:
-        self.services.remove(svc)
-        self.queue.add(key_of(svc))
-
-    def _on_pod_add(self, pod: dict) -> None:
-        self.pods.add(pod)
-        self._queue_services(self.services.affected_by_pod(None, pod))
-
-    def _on_pod_update(self, old: dict, pod: dict) -> None:
-        self.pods.remove(old)
-        self.pods.add(pod)
-        self._queue_services(self.services.affected_by_pod(old, pod))
-
-    def _on_pod_delete(self, pod: dict) -> None:
-        self.pods.remove(pod)
-        self._queue_services(self.services.affected_by_pod(pod, None))
-
-    def _queue_services(self, keys) -> None:
-        for key in keys:
-            self.queue.add_after(key, self.batch_period)
-
+    # -- informer handlers (Services and pods: ServicePodHandlers) ------------------------------
     def _index_slice(self, s: dict) -> None:
         self.slices.setdefault(SliceTracker._service_key(s), {})[key_of(s)] = s
 

@@ -205,7 +205,8 @@ def test_finalizers_keep_namespace_terminating_with_conditions(kubectl, api_clie
         # the rest released: the namespace goes
         release(api_client, ns, held[1:])
         out = kubectl("wait", "--for=delete", f"namespace/{ns}", "--timeout=20s", timeout=30)
-        assert "condition met" in out
+        # kubectl says nothing when the namespace was already gone before it looked
+        assert out == "" or "condition met" in out, out
         assert get_ns_yaml(kubectl, ns) is None
     finally:
         release(api_client, ns, held)
@@ -233,7 +234,7 @@ def test_pods_go_before_other_content(kubectl, api_client):
 
         release(api_client, ns, [("pod", "held")])
         out = kubectl("wait", "--for=delete", f"namespace/{ns}", "--timeout=20s", timeout=30)
-        assert "condition met" in out
+        assert out == "" or "condition met" in out, out   # "" when it was gone before kubectl looked
         assert v1.list_namespaced_config_map(ns).items == []
     finally:
         release(api_client, ns, [("pod", "held")])
