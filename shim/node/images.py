@@ -1,12 +1,16 @@
 """Container images built from local files, since no registry is reachable.
 
-Two images, each written as a `docker save`-style archive (manifest.json with
+Three images, each written as a `docker save`-style archive (manifest.json with
 RepoTags, the image config, one uncompressed layer tar), which `ctr images import`
 understands in every containerd release:
 
 * the pause (sandbox) image: a tiny static C program, compiled here, that sleeps
   until SIGINT/SIGTERM and reaps zombies, like upstream's build/pause/linux/pause.c;
-* busybox from Debian's busybox-static: /bin/busybox plus a link per applet.
+* busybox from Debian's busybox-static: /bin/busybox plus a link per applet;
+* CoreDNS (registry.k8s.io/coredns/coredns:<pin>, the name kubeadm deploys): the static
+  binary `shim node install` builds from the Go module (shim/node/coredns.py), laid out
+  as upstream's image (distroless static, nonroot): /coredns as the entrypoint, user
+  65532, CA certificates from the host for `forward . tls://...`.
 
 Archives are deterministic (fixed mtimes, owners, order), so rebuilding gives the
 same image ids; they are rebuilt only when missing.
@@ -53,7 +57,10 @@ int main(int argc, char **argv) {
 
 
 def archive_paths(images_dir: Path) -> dict[str, Path]:
-    return {"pause": images_dir / "pause.tar", "busybox": images_dir / "busybox.tar"}
+    from shim.node.coredns import COREDNS_VERSION
+    return {"pause": images_dir / "pause.tar", "busybox": images_dir / "busybox.tar",
+            # named by the pin, so a new pin builds (and imports) a new archive
+            "coredns": images_dir / f"coredns-{COREDNS_VERSION}.tar"}
 
 
 def ensure_images(images_dir: Path, log=print) -> dict[str, Path]:
@@ -67,12 +74,18 @@ def ensure_images(images_dir: Path, log=print) -> dict[str, Path]:
             raise SystemExit("shim node install: /bin/busybox missing (apt-get install busybox-static)")
         log(f"building {', '.join(BUSYBOX_IMAGES)} -> {paths['busybox']}")
         _write_atomic(paths["busybox"], _busybox_archive())
+    from shim.node.coredns import COREDNS_IMAGE, coredns_binary
+    if not paths["coredns"].exists() and coredns_binary().exists():
+        log(f"building {COREDNS_IMAGE} -> {paths['coredns']}")
+        _write_atomic(paths["coredns"], _coredns_archive(coredns_binary()))
     return paths
 
 
 def import_images(ctr_cmd: list[str], images_dir: Path) -> None:
     """Import the archives into containerd's k8s.io namespace (ctr_cmd: ctr with --address)."""
     for path in archive_paths(images_dir).values():
+        if not path.exists():      # coredns, when install skipped the build
+            continue
         subprocess.run([*ctr_cmd, "-n", "k8s.io", "images", "import", str(path)],
                        check=True, capture_output=True)
 
@@ -110,6 +123,23 @@ def _busybox_archive() -> bytes:
     config = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
               "Cmd": ["sh"]}
     return _archive(list(BUSYBOX_IMAGES), layer, config)
+
+
+def _coredns_archive(binary: Path) -> bytes:
+    files = [("coredns", binary.read_bytes(), 0o755),
+             ("etc/passwd", b"root:x:0:0:root:/root:/sbin/nologin\n"
+                            b"nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n", 0o644),
+             ("etc/group", b"root:x:0:\nnonroot:x:65532:\n", 0o644)]
+    ca = Path("/etc/ssl/certs/ca-certificates.crt")
+    if ca.exists():
+        files.append(("etc/ssl/certs/ca-certificates.crt", ca.read_bytes(), 0o644))
+    dirs = ["etc", "etc/ssl", "etc/ssl/certs", "home", "home/nonroot", "tmp"]
+    layer = _layer(files, dirs=dirs, symlinks=[])
+    from shim.node.coredns import COREDNS_IMAGE
+    config = {"User": "65532:65532", "Entrypoint": ["/coredns"], "WorkingDir": "/",
+              "ExposedPorts": {"53/tcp": {}, "53/udp": {}},
+              "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+    return _archive([COREDNS_IMAGE], layer, config)
 
 
 # -- archive writing --------------------------------------------------------------------------

@@ -10,8 +10,10 @@
   Binaries land in ~/.cache/shim/k8s-<pin>/bin and are rebuilt only when the pin
   or the build recipe changes (a stamp file records both).
 * containerd, runc and the CNI plugins from Debian (apt-get).
-* Images, since no registry is reachable: a static pause program and Debian's
-  busybox-static, packed here as OCI image archives. They are imported per node by
+* CoreDNS at the version kubeadm v1.37 deploys, built from its Go module
+  (shim/node/coredns.py), cached in ~/.cache/shim/coredns-<pin>/bin the same way.
+* Images, since no registry is reachable: a static pause program, Debian's
+  busybox-static and the CoreDNS binary, packed here as OCI image archives. They are imported per node by
   `shim node up` into that node's own containerd (see shim/node/images.py).
 """
 from __future__ import annotations
@@ -68,6 +70,8 @@ def install(*, skip_apt: bool = False, skip_build: bool = False, log=print) -> i
         ensure_apt_packages(log=log)
     if not skip_build:
         build_kubernetes(log=log)
+        from shim.node.coredns import build_coredns
+        build_coredns(log=log)
     from shim.node.images import ensure_images
     ensure_images(images_dir(), log=log)
     log(f"shim node install: binaries in {bin_dir()}, images in {images_dir()}")

@@ -12,7 +12,12 @@ Each node gets, so that several can share one machine the way kind's containers 
   (O `system:nodes`) and a serving certificate for its IP, both from the cluster CA;
 * kube-proxy (iptables mode by default, or nftables: kind's two), in the namespace too,
   with a client certificate for `system:kube-proxy` from the cluster CA: it programs the
-  namespace's netfilter rules so that Service cluster IPs and node ports reach endpoints.
+  namespace's netfilter rules so that Service cluster IPs and node ports reach endpoints;
+* a DNS forwarder (socat, UDP and TCP) on 10.200.<i>.1:53 to the host's nameserver, the
+  only nameserver of the kubelet's resolvConf (see _start_dns_forwarder).
+
+The first node up against a control plane also creates the cluster DNS addon, kubeadm's
+CoreDNS objects (shim/node/coredns.py); it needs a control plane pods can reach.
 
 Only the network namespace is entered (`nsenter --net`), never a mount namespace, so
 volumes the kubelet mounts are visible to containerd and runc.
@@ -171,7 +176,22 @@ def node_up(data_dir: Path, name: str, *, verbosity: int = 2, proxy_mode: str = 
         warnings = [f"could not check the kubernetes Service's endpoints: {e!r}"]
     for warning in warnings:
         log(f"node {name}: warning: {warning}")
+    _ensure_dns_addon(admin_kubeconfig, name, log)
     return state
+
+
+def _ensure_dns_addon(admin_kubeconfig: Path, name: str, log) -> None:
+    """Cluster DNS as kubeadm deploys it (shim/node/coredns.py): created the first time a
+    node comes up, left alone afterwards. Without nodes it would only be pending pods."""
+    from shim.node.coredns import COREDNS_IMAGE, ensure_addon
+    from shim.node.images import archive_paths
+    if not archive_paths(install.images_dir())["coredns"].exists():
+        log(f"node {name}: warning: no {COREDNS_IMAGE} image (run `shim node install`): "
+            f"the coredns pods will not start on this node")
+    try:
+        ensure_addon(admin_kubeconfig, log=lambda m: log(f"node {name}: {m}"))
+    except Exception as e:  # the node is up either way
+        log(f"node {name}: warning: could not create the cluster DNS addon: {e}")
 
 
 def kubernetes_service_warnings(admin_kubeconfig: Path) -> list[str]:
@@ -205,7 +225,8 @@ def kubernetes_service_warnings(admin_kubeconfig: Path) -> list[str]:
             socket.create_connection((addr, port), timeout=5).close()
         except OSError as e:
             out.append(f"the API server's advertised address {addr}:{port} (default/kubernetes) does not "
-                       f"answer ({e.strerror or e}): pods cannot reach it through 10.96.0.1:443; run "
+                       f"answer ({e.strerror or e}): pods cannot reach it through 10.96.0.1:443 "
+                       f"(nor can CoreDNS, so cluster DNS will not answer); run "
                        f"`shim up` with --listen 0.0.0.0:{port} (or on that address)")
     return out
 
@@ -221,6 +242,7 @@ def _start(paths: NodePaths, state: NodeState, pki_dir: Path, verbosity: int,
     _write_credentials(paths, pki, state, server_for_node, tls_server_name)
     _write_containerd_config(paths, state)
     _write_cni_config(paths, state)
+    _start_dns_forwarder(paths, state)
     _write_kubelet_config(paths, state)
     _write_kube_proxy_config(paths, state)
 
@@ -249,9 +271,9 @@ def _start(paths: NodePaths, state: NodeState, pki_dir: Path, verbosity: int,
         paths.logs / "kube-proxy.log")
     _save_state(paths, state)
     time.sleep(0.5)
-    for proc in ("containerd", "kubelet", "kube-proxy"):
+    for proc in ("containerd", "kubelet", "kube-proxy", "dns-forwarder-udp", "dns-forwarder-tcp"):
         if not _alive(state.pids[proc]):
-            raise NodeError(f"{proc} exited at once; see {state.logs[proc]}")
+            raise NodeError(f"{proc} exited at once; see {state.logs.get(proc) or state.logs['dns-forwarder']}")
 
 
 def _api_endpoint(paths: NodePaths, state: NodeState) -> tuple[str, str | None]:
@@ -470,6 +492,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   restrict_oom_score_adj = {"false" if _has_cap_sys_resource() else "true"}
   disable_hugetlb_controller = true
   tolerate_missing_hugetlb_controller = true
+  # net.ipv4.ip_unprivileged_port_start=0 in every pod's network namespace, containerd 2's
+  # default (kind's nodes): CoreDNS runs as user 65532 and binds port 53
+  enable_unprivileged_ports = true
 
 [{cri}.containerd]
   snapshotter = "overlayfs"
@@ -519,16 +544,44 @@ def _write_cni_config(paths: NodePaths, s: NodeState) -> None:
     (paths.cni_conf_dir / "10-shim.conflist").write_text(json.dumps(conf, indent=2))
 
 
-def _write_kubelet_config(paths: NodePaths, s: NodeState) -> None:
-    nameservers = []
+def host_nameserver() -> str:
+    """The host's first nameserver (loopback ones included: the forwarder runs on the host)."""
     try:
         for line in Path("/etc/resolv.conf").read_text().splitlines():
             parts = line.split()
-            if len(parts) >= 2 and parts[0] == "nameserver" and not parts[1].startswith("127."):
-                nameservers.append(parts[1])
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                return parts[1]
     except OSError:
         pass
-    paths.resolv_conf.write_text("".join(f"nameserver {n}\n" for n in nameservers or ["8.8.8.8"]))
+    return "8.8.8.8"
+
+
+def _start_dns_forwarder(paths: NodePaths, s: NodeState) -> None:
+    """The node's upstream DNS: `socat`s on the host side of its veth (10.200.<i>.1:53, UDP
+    and TCP) relaying to the host's nameserver, and the kubelet's resolvConf naming them.
+
+    Pods with dnsPolicy Default (CoreDNS's; `forward . /etc/resolv.conf` sends what is not
+    cluster.local there) and hostNetwork pods get that resolv.conf. The host's nameserver
+    itself is no use to them: a loopback one (systemd-resolved's 127.0.0.53) is not theirs,
+    and a remote one is reached through the host's default route without NAT from 10.200/16,
+    so its answers never come back. kind's entrypoint has the same problem with Docker's
+    embedded DNS (127.0.0.11) and solves it alike: it rewrites the node's resolv.conf to an
+    address pods reach and DNATs that to the embedded server. Never 10.96.0.10, or CoreDNS would forward to
+    itself (its `loop` plugin then stops it)."""
+    upstream = host_nameserver()
+    target = f"[{upstream}]" if ":" in upstream else upstream
+    state_log = paths.logs / "dns-forward.log"
+    s.logs["dns-forwarder"] = str(state_log)
+    s.pids["dns-forwarder-udp"] = _spawn(
+        ["socat", "-T5", f"UDP4-RECVFROM:53,bind={s.host_ip},fork,reuseaddr",
+         f"UDP:{target}:53"], state_log)
+    s.pids["dns-forwarder-tcp"] = _spawn(
+        ["socat", f"TCP4-LISTEN:53,bind={s.host_ip},fork,reuseaddr", f"TCP:{target}:53"], state_log)
+    _save_state(paths, s)
+    paths.resolv_conf.write_text(f"nameserver {s.host_ip}\n")
+
+
+def _write_kubelet_config(paths: NodePaths, s: NodeState) -> None:
     cfg = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -628,7 +681,8 @@ def node_down(data_dir: Path, name: str, *, log=print) -> bool:
     if paths.containerd_socket.exists() and _alive(state.pids.get("containerd")):
         _remove_all_containers(paths)
     _stop(state.pids.get("containerd"))
-    _stop(state.pids.get("forwarder"))
+    for proc in ("forwarder", "dns-forwarder-udp", "dns-forwarder-tcp"):
+        _stop(state.pids.get(proc))
     _kill_shims(paths)
     _teardown_cgroups(state)
     _unmount_under([paths.root, paths.run])
