@@ -38,8 +38,8 @@ from shim.client.informer import Informer, key_of
 from shim.client.workqueue import WorkQueue
 from shim.controllers.deployment import compute_hash, scaled_value
 from shim.controllers.replicaset import (
-    PodIndex, clone, controller_of, controller_ref, has_namespace_terminating_cause, is_pod_available,
-    is_pod_ready, parse_time, selector_of)
+    PodIndex, can_adopt, clone, controller_of, controller_ref, controllers_selecting, has_namespace_terminating_cause,
+    is_pod_available, is_pod_ready, parse_time, resolve_controller, selector_of)
 from shim.scheduler.types import RequiredNodeAffinity, untolerated_taint
 
 log = logging.getLogger("shim.controllers.daemonset")
@@ -329,25 +329,11 @@ class DaemonSetController:
         self.queue.add(key_of(ds))
 
     def _resolve(self, ns: str, ref: dict | None) -> dict | None:
-        if ref is None or ref.get("kind") != KIND:
-            return None
-        ds = self.ds_informer.get(f"{ns}/{ref.get('name')}")
-        if ds is None or ds["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return ds
+        return resolve_controller(self.ds_informer, KIND, ns, ref)
 
     def _selecting(self, obj: dict) -> list[dict]:
         """DaemonSets in obj's namespace whose selector matches its labels (for orphans)."""
-        labels = obj["metadata"].get("labels") or {}
-        ns = obj["metadata"].get("namespace")
-        out = []
-        for ds in self.ds_informer.list():
-            if ds["metadata"].get("namespace") != ns:
-                continue
-            sel = selector_of(ds)
-            if sel is not None and not sel.empty and sel.matches(labels):
-                out.append(ds)
-        return out
+        return controllers_selecting(self.ds_informer, obj)
 
     def _on_history_add(self, cr: dict) -> None:
         if cr["metadata"].get("deletionTimestamp"):
@@ -575,14 +561,7 @@ class DaemonSetController:
                                 omd["namespace"], type="strategic")
 
     async def _can_adopt(self, ds: dict) -> bool:
-        md = ds["metadata"]
-        try:
-            fresh = await self.client.get(DAEMON_SETS, md["name"], md["namespace"])
-        except ApiError as e:
-            if e.code == 404:
-                return False
-            raise
-        return fresh["metadata"].get("uid") == md["uid"] and not fresh["metadata"].get("deletionTimestamp")
+        return await can_adopt(self.client, DAEMON_SETS, ds)
 
     def _pods_should_be_on_node(self, node: dict, node_pods: dict, ds: dict, hash_: str, tolerations,
                                 affinity) -> tuple[list[str], list[str]]:

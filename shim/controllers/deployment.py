@@ -34,7 +34,7 @@ from shim.client.api import DEPLOYMENTS, PODS, REPLICA_SETS, ApiError, Client
 from shim.client.events import EventRecorder
 from shim.client.informer import Informer, key_of
 from shim.client.workqueue import WorkQueue
-from shim.controllers.replicaset import (PodIndex, clone, controller_of, controller_ref,
+from shim.controllers.replicaset import (PodIndex, can_adopt, clone, controller_of, controller_ref,
                                          controllers_selecting, has_namespace_terminating_cause,
                                          now_rfc3339, parse_time, resolve_controller, selector_of)
 
@@ -511,14 +511,7 @@ class _Sync:
         return claimed
 
     async def _can_adopt(self) -> bool:
-        try:
-            fresh = await self.client.get(DEPLOYMENTS, self.name, self.ns)
-        except ApiError as e:
-            if e.code == 404:
-                return False
-            raise
-        return fresh["metadata"].get("uid") == self.d["metadata"]["uid"] and \
-            not fresh["metadata"].get("deletionTimestamp")
+        return await can_adopt(self.client, DEPLOYMENTS, self.d)
 
     async def _patch_rs_owner(self, rs: dict, ref: dict) -> dict:
         patch = {"metadata": {"uid": rs["metadata"]["uid"], "ownerReferences": [ref]}}

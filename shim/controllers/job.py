@@ -39,9 +39,10 @@ from shim.client.api import PODS, ApiError, Client, Resource
 from shim.client.events import EventRecorder
 from shim.client.informer import Informer, key_of
 from shim.client.workqueue import WorkQueue
-from shim.controllers.replicaset import (Expectations, PodIndex, _compare_for_deletion, clone, controller_of,
-                                         controller_ref, has_namespace_terminating_cause, is_pod_active,
-                                         is_pod_ready, is_pod_terminating, now_rfc3339, parse_time)
+from shim.controllers.replicaset import (Expectations, PodIndex, _compare_for_deletion, can_adopt, clone,
+                                         controller_of, controller_ref, controllers_selecting,
+                                         has_namespace_terminating_cause, is_pod_active, is_pod_ready,
+                                         is_pod_terminating, now_rfc3339, parse_time, resolve_controller)
 
 log = logging.getLogger("shim.controllers.job")
 
@@ -455,28 +456,11 @@ class JobController:
                 self.orphan_queue.add(key_of(pod))
 
     def _resolve(self, ns: str, ref: dict | None) -> dict | None:
-        if ref is None or ref.get("kind") != self.kind:
-            return None
-        job = self.job_informer.get(f"{ns}/{ref.get('name')}")
-        if job is None or job["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return job
+        return resolve_controller(self.job_informer, self.kind, ns, ref)
 
     def _selecting(self, pod: dict) -> list[dict]:
-        labels = pod["metadata"].get("labels") or {}
-        if not labels:
-            return []
-        out = []
-        for job in self.job_informer.list():
-            if job["metadata"].get("namespace") != pod["metadata"]["namespace"]:
-                continue
-            try:
-                sel = label_selector_from_object((job.get("spec") or {}).get("selector"))
-            except SelectorError:
-                continue
-            if not sel.empty and sel.matches(labels):
-                out.append(job)
-        return out
+        """Jobs in the pod's namespace whose selector matches it (for orphans)."""
+        return controllers_selecting(self.job_informer, pod)
 
     def _on_pod_add(self, pod: dict) -> None:
         self.pods.add(pod)
@@ -826,14 +810,7 @@ class JobController:
         return out
 
     async def _can_adopt(self, job: dict) -> bool:
-        md = job["metadata"]
-        try:
-            fresh = await self.client.get(JOBS, md["name"], md["namespace"])
-        except ApiError as e:
-            if e.code == 404:
-                return False
-            raise
-        return fresh["metadata"].get("uid") == md["uid"] and not fresh["metadata"].get("deletionTimestamp")
+        return await can_adopt(self.client, JOBS, job)
 
     # -- creating and deleting pods --------------------------------------------------------------
     async def _manage(self, key: str, job: dict, ctx: "_SyncCtx") -> tuple[int, Exception | None]:

@@ -142,6 +142,19 @@ def controllers_selecting(informer: Informer, obj: dict) -> list[dict]:
     return out
 
 
+async def can_adopt(client: Client, res, owner: dict) -> bool:
+    """A fresh read of the owner (not the cache): adopt only for an owner that still exists as
+    the same object and is not being deleted (upstream's RecheckDeletionTimestamp)."""
+    md = owner["metadata"]
+    try:
+        fresh = await client.get(res, md["name"], md["namespace"])
+    except ApiError as e:
+        if e.code == 404:
+            return False
+        raise
+    return fresh["metadata"].get("uid") == md["uid"] and not fresh["metadata"].get("deletionTimestamp")
+
+
 class PodIndex:
     """Pods by namespace and by controller uid: what both workload controllers look up."""
 
@@ -410,15 +423,7 @@ class ReplicaSetController:
         return claimed
 
     async def _can_adopt(self, rs: dict) -> bool:
-        """A fresh read (not the cache): never adopt on behalf of a ReplicaSet being deleted."""
-        md = rs["metadata"]
-        try:
-            fresh = await self.client.get(REPLICA_SETS, md["name"], md["namespace"])
-        except ApiError as e:
-            if e.code == 404:
-                return False
-            raise
-        return fresh["metadata"].get("uid") == md["uid"] and not fresh["metadata"].get("deletionTimestamp")
+        return await can_adopt(self.client, REPLICA_SETS, rs)
 
     async def _adopt(self, rs: dict, pod: dict) -> None:
         patch = {"metadata": {"uid": pod["metadata"]["uid"], "ownerReferences": [
