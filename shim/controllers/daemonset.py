@@ -38,7 +38,7 @@ from shim.client.informer import Informer, key_of
 from shim.client.workqueue import WorkQueue
 from shim.controllers.deployment import compute_hash, scaled_value
 from shim.controllers.replicaset import (
-    PodIndex, can_adopt, clone, controller_of, controller_ref, controllers_selecting, has_namespace_terminating_cause,
+    PodIndex, can_adopt, clone, controller_of, controller_ref, controllers_selecting, create_owned_pod,
     is_pod_available, is_pod_ready, parse_time, resolve_controller, selector_of)
 from shim.scheduler.types import RequiredNodeAffinity, untolerated_taint
 
@@ -689,14 +689,7 @@ class DaemonSetController:
         spec = clone(template.get("spec") or {})
         spec["affinity"] = with_node_affinity(spec.get("affinity"), node)
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec}
-        try:
-            created = await self.client.create(PODS, pod, ds["metadata"]["namespace"])
-        except ApiError as e:
-            if has_namespace_terminating_cause(e):
-                return
-            self.events.event(ds, "Warning", "FailedCreate", f"Error creating: {e.message}")
-            raise
-        self.events.event(ds, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+        await create_owned_pod(self.client, self.events, ds, pod)
 
     async def _delete_pod(self, ds: dict, ns: str, name: str) -> ApiError | None:
         try:

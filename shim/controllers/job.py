@@ -40,9 +40,9 @@ from shim.client.events import EventRecorder
 from shim.client.informer import Informer, key_of
 from shim.client.workqueue import WorkQueue
 from shim.controllers.replicaset import (Expectations, PodIndex, _compare_for_deletion, can_adopt, clone,
-                                         controller_of, controller_ref, controllers_selecting,
-                                         has_namespace_terminating_cause, is_pod_active, is_pod_ready,
-                                         is_pod_terminating, now_rfc3339, parse_time, resolve_controller)
+                                         controller_of, controller_ref, controllers_selecting, create_owned_pod,
+                                         is_pod_active, is_pod_ready, is_pod_terminating, now_rfc3339,
+                                         parse_time, resolve_controller)
 
 log = logging.getLogger("shim.controllers.job")
 
@@ -921,14 +921,7 @@ class JobController:
             prefix = f"{name}-"
             md["generateName"] = prefix[:MAX_GENERATED_NAME_LENGTH]
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": pod_spec}
-        try:
-            created = await self.client.create(PODS, pod, job["metadata"]["namespace"])
-        except ApiError as e:
-            if has_namespace_terminating_cause(e):
-                return
-            self.events.event(job, "Warning", "FailedCreate", f"Error creating: {e.message}")
-            raise
-        self.events.event(job, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+        await create_owned_pod(self.client, self.events, job, pod)
 
     async def _delete_pod(self, job: dict, pod: dict) -> None:
         name = pod["metadata"]["name"]

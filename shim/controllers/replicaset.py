@@ -155,6 +155,21 @@ async def can_adopt(client: Client, res, owner: dict) -> bool:
     return fresh["metadata"].get("uid") == md["uid"] and not fresh["metadata"].get("deletionTimestamp")
 
 
+async def create_owned_pod(client: Client, events: EventRecorder, owner: dict, pod: dict) -> dict | None:
+    """Create a controller's pod, recording upstream's SuccessfulCreate/FailedCreate events on
+    the owner. None when the namespace is terminating (every create would fail; it is going
+    away anyway); other failures are raised after the event."""
+    try:
+        created = await client.create(PODS, pod, owner["metadata"]["namespace"])
+    except ApiError as e:
+        if has_namespace_terminating_cause(e):
+            return None
+        events.event(owner, "Warning", "FailedCreate", f"Error creating: {e.message}")
+        raise
+    events.event(owner, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+    return created
+
+
 class PodIndex:
     """Pods by namespace and by controller uid: what both workload controllers look up."""
 
@@ -497,14 +512,7 @@ class ReplicaSetController:
         pod = self._pod_from_template(rs)
         if not pod["metadata"].get("labels"):
             raise ApiError(422, {"message": "unable to create pods, no labels"})
-        try:
-            created = await self.client.create(PODS, pod, rs["metadata"]["namespace"])
-        except ApiError as e:
-            if has_namespace_terminating_cause(e):
-                return  # every create would fail; the namespace is going away anyway
-            self.events.event(rs, "Warning", "FailedCreate", f"Error creating: {e.message}")
-            raise
-        self.events.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+        await create_owned_pod(self.client, self.events, rs, pod)
 
     async def _delete_pod(self, key: str, rs: dict, pod: dict) -> ApiError | None:
         name = pod["metadata"]["name"]
